@@ -1,0 +1,1 @@
+"""Tokenizer, shipped synthetic data, sources, bucketing and input pipelines."""

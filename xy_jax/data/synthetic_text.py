@@ -1,0 +1,144 @@
+"""Deterministic synthetic financial and general text, written from facts this project owns.
+
+Nothing is downloaded: the corpus that trains the shipped tokenizer and the tiny models is built
+from the glossary and templates below, in Chinese and English, with a fixed seed.
+"""
+
+from __future__ import annotations
+
+import random
+
+# (term_zh, definition_zh, term_en, definition_en)
+GLOSSARY: tuple[tuple[str, str, str, str], ...] = (
+    ("市盈率", "股票价格与每股收益的比率，用来衡量估值高低", "price-to-earnings ratio",
+     "the share price divided by earnings per share, a common measure of valuation"),
+    ("市净率", "股票价格与每股净资产的比率", "price-to-book ratio",
+     "the share price divided by book value per share"),
+    ("净资产收益率", "净利润与平均股东权益的比率，反映股东资金的使用效率", "return on equity",
+     "net income divided by average shareholders' equity"),
+    ("资产负债率", "总负债与总资产的比率，反映企业的偿债风险", "debt-to-asset ratio",
+     "total liabilities divided by total assets, a measure of leverage"),
+    ("流动比率", "流动资产与流动负债的比率，衡量短期偿债能力", "current ratio",
+     "current assets divided by current liabilities"),
+    ("毛利率", "毛利润占营业收入的比例", "gross margin", "gross profit as a share of revenue"),
+    ("现金流量表", "反映企业一定期间现金流入和流出的报表", "cash flow statement",
+     "the report of cash coming in and going out over a period"),
+    ("存款准备金率", "商业银行必须存放在中央银行的存款比例", "reserve requirement ratio",
+     "the share of deposits a commercial bank must hold at the central bank"),
+    ("国债收益率", "投资国债获得的年化回报率，是无风险利率的参考", "government bond yield",
+     "the annual return on a government bond, a reference for the risk-free rate"),
+    ("通货膨胀", "一般物价水平持续上涨、货币购买力下降的现象", "inflation",
+     "a sustained rise in the general price level that lowers purchasing power"),
+    ("基金净值", "基金总资产减去负债后按份额计算的价值", "net asset value",
+     "a fund's assets minus liabilities, per share"),
+    ("债券久期", "衡量债券价格对利率变化敏感程度的指标", "bond duration",
+     "a measure of how sensitive a bond's price is to interest rates"),
+    ("信用评级", "评级机构对借款人偿债能力的评估", "credit rating",
+     "an agency's assessment of a borrower's ability to repay"),
+    ("分散投资", "把资金分配到不同资产以降低风险的方法", "diversification",
+     "spreading money across different assets to reduce risk"),
+    ("复利", "利息在下一期继续产生利息的计算方式", "compound interest",
+     "interest that itself earns interest in later periods"),
+    ("贴现率", "把未来现金流折算为现值时使用的利率", "discount rate",
+     "the rate used to turn future cash flows into present value"),
+    ("市值", "公司股票价格乘以总股本", "market capitalisation",
+     "the share price times the number of shares outstanding"),
+    ("股息率", "每股分红与股价的比率", "dividend yield", "the dividend per share divided by the share price"),
+    ("杠杆", "借入资金放大投资收益和风险的做法", "leverage",
+     "borrowing to amplify both the return and the risk of an investment"),
+    ("对冲", "用相反方向的头寸降低风险的操作", "hedging",
+     "taking an offsetting position to reduce risk"),
+    ("期权", "在未来以约定价格买入或卖出资产的权利", "option",
+     "the right to buy or sell an asset at an agreed price in the future"),
+    ("期货", "约定在未来某一时间按约定价格交割的标准化合约", "futures contract",
+     "a standard contract to deliver an asset at a set price on a future date"),
+    ("货币政策", "中央银行调节货币供应量和利率的政策", "monetary policy",
+     "how a central bank steers the money supply and interest rates"),
+    ("财政政策", "政府通过税收和支出影响经济的政策", "fiscal policy",
+     "how a government uses taxes and spending to influence the economy"),
+    ("国内生产总值", "一个国家一定时期内生产的全部最终产品和服务的价值", "gross domestic product",
+     "the value of all final goods and services a country produces in a period"),
+    ("汇率", "一种货币兑换另一种货币的比率", "exchange rate",
+     "the price of one currency in terms of another"),
+    ("保险费", "投保人为获得保险保障支付的费用", "insurance premium",
+     "the amount paid for insurance cover"),
+    ("信用卡分期", "把信用卡消费金额分成若干期偿还的方式", "credit card instalments",
+     "repaying a card purchase in several monthly parts"),
+    ("理财产品", "银行或机构发行的投资管理产品", "wealth management product",
+     "an investment product issued by a bank or asset manager"),
+    ("风险承受能力", "投资者能够承受损失的程度", "risk tolerance",
+     "how much loss an investor can bear"),
+)
+
+COMPANIES = ("星河银行", "东方证券研究所", "远航保险", "华信科技", "青山能源", "金桥基金", "海港物流",
+             "明德医药", "北辰汽车", "南湖食品")
+COMPANIES_EN = ("Galaxy Bank", "Orient Research", "Voyage Insurance", "Huaxin Tech", "Green Hill Energy",
+                "Golden Bridge Funds", "Harbour Logistics", "Mingde Pharma", "Polaris Motors", "South Lake Foods")
+
+GENERAL_ZH = (
+    "春天来了，公园里的花都开了。", "坚持锻炼身体有助于保持健康。", "读书可以开阔眼界，增长知识。",
+    "长江是中国最长的河流。", "一年有十二个月，每个月大约有三十天。", "早睡早起，身体更好。",
+    "学习一门新语言需要耐心和练习。", "水在零摄氏度时会结冰。", "地球围绕太阳运行一周大约需要一年。",
+    "朋友之间应该互相帮助。",
+)
+GENERAL_EN = (
+    "The river flows east toward the sea.", "Regular exercise helps people stay healthy.",
+    "Reading widens the mind and builds knowledge.", "Water freezes at zero degrees Celsius.",
+    "The Earth takes about a year to orbit the Sun.", "Learning a new language takes patience.",
+    "A good night's sleep improves concentration.", "Friends should help each other.",
+)
+
+
+def _news_zh(rng: random.Random) -> str:
+  c = rng.choice(COMPANIES)
+  q = rng.randint(1, 4)
+  growth = rng.randint(-20, 40)
+  rev = rng.randint(10, 900)
+  direction = "增长" if growth >= 0 else "下降"
+  return (f"{c}发布第{q}季度报告，营业收入为{rev}亿元，同比{direction}{abs(growth)}%。"
+          f"公司表示将继续控制成本，提升经营效率。")
+
+
+def _news_en(rng: random.Random) -> str:
+  c = rng.choice(COMPANIES_EN)
+  q = rng.randint(1, 4)
+  growth = rng.randint(-20, 40)
+  rev = rng.randint(10, 900)
+  direction = "rose" if growth >= 0 else "fell"
+  return (f"{c} reported revenue of {rev} million yuan in Q{q}; revenue {direction} "
+          f"{abs(growth)}% from a year earlier.")
+
+
+def _calc_zh(rng: random.Random) -> str:
+  principal = rng.choice((1000, 5000, 10000, 20000))
+  rate = rng.choice((2, 3, 4, 5))
+  years = rng.choice((1, 2, 3))
+  total = principal * (1 + rate / 100) ** years
+  return (f"本金{principal}元，年利率{rate}%，按复利计算{years}年后本息合计约为{total:.2f}元。")
+
+
+def _glossary_lines(entry) -> list[str]:
+  zh, dzh, en, den = entry
+  return [f"{zh}是指{dzh}。", f"什么是{zh}？{zh}是{dzh}。",
+          f"The {en} is {den}.", f"{zh}（{en}）：{dzh}。",
+          f" Human: 什么是{zh}？ Assistant:{zh}是指{dzh}。",
+          f" Human: What is the {en}? Assistant:The {en} is {den}."]
+
+
+def corpus_lines(n_docs: int = 3000, seed: int = 0) -> list[str]:
+  """One document per line: glossary entries, templated news, calculations, general text."""
+  rng = random.Random(seed)
+  lines = [line for entry in GLOSSARY for line in _glossary_lines(entry)]
+  makers = (_news_zh, _news_en, _calc_zh)
+  while len(lines) < n_docs:
+    kind = rng.random()
+    if kind < 0.55:
+      lines.append(makers[rng.randrange(len(makers))](rng))
+    elif kind < 0.8:
+      entry = rng.choice(GLOSSARY)
+      lines.append(" ".join(rng.sample(_glossary_lines(entry), 2)))
+    else:
+      pool = GENERAL_ZH if rng.random() < 0.6 else GENERAL_EN
+      lines.append("".join(rng.sample(pool, rng.randint(1, 3))))
+  rng.shuffle(lines)
+  return lines

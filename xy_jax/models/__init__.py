@@ -1,0 +1,1 @@
+"""Decoder model, heads and presets."""

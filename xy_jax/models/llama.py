@@ -1,0 +1,233 @@
+"""The XuanYuan decoder: a LLaMA-style transformer in Flax NNX.
+
+Axis letters (einsum strings use them): B batch, T query length, S key length, N query heads,
+K kv heads, G query heads per kv head (N = K*G, K outer as in HF), H head dim, D model width,
+F MLP width, V vocabulary, L layers.
+
+Attribute paths equal Hugging Face `LlamaForCausalLM` names (`model.layers.self_attn.q_proj.weight`),
+so conversion is a reshape and a transpose per tensor. Layers are stacked on a leading L axis and
+run with `jax.lax.scan` (one compiled block) under a configurable remat policy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+from jax.ad_checkpoint import checkpoint_name
+
+from xy_jax.models import rope
+from xy_jax.models.attention import dot_product_attention
+from xy_jax.models.model_config import ModelConfig
+from xy_jax.sharding import LogicalSharding
+
+INIT_STD = 0.02  # HF LlamaConfig.initializer_range
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass
+class KVCache:
+  """Keys/values of every layer plus the segment ids of every slot (-1: not yet written)."""
+
+  k: jax.Array  # [L, B, S, K, H]
+  v: jax.Array  # [L, B, S, K, H]
+  segment_ids: jax.Array  # [B, S] int32
+  index: jax.Array  # [] int32: next slot to write
+
+  @classmethod
+  def empty(cls, cfg: ModelConfig, batch: int, length: int, dtype=None) -> "KVCache":
+    shape = (cfg.num_hidden_layers, batch, length, cfg.num_key_value_heads, cfg.resolved_head_dim)
+    dtype = dtype or jnp.dtype(cfg.dtype)
+    return cls(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype),
+               jnp.full((batch, length), -1, jnp.int32), jnp.zeros((), jnp.int32))
+
+
+class Weight(nnx.Module):
+  """A bias-free projection whose single parameter is called `weight` (as in HF)."""
+
+  def __init__(self, shape: Sequence[int], axes: Sequence[str], cfg: ModelConfig, rngs: nnx.Rngs,
+               init=None):
+    init = init or jax.nn.initializers.normal(INIT_STD)
+    self.weight = nnx.Param(init(rngs.params(), tuple(shape), jnp.dtype(cfg.param_dtype)),
+                            logical_axes=tuple(axes))
+    self.dtype = jnp.dtype(cfg.dtype)
+
+  def __call__(self, eq: str, x: jax.Array, out_dtype=None) -> jax.Array:
+    return jnp.einsum(eq, x.astype(self.dtype), self.weight[...].astype(self.dtype),
+                      preferred_element_type=out_dtype or self.dtype)
+
+
+class RMSNorm(nnx.Module):
+
+  def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs):
+    del rngs
+    self.weight = nnx.Param(jnp.ones((cfg.hidden_size,), jnp.dtype(cfg.param_dtype)),
+                            logical_axes=("norm",))
+    self.eps = cfg.rms_norm_eps
+    self.dtype = jnp.dtype(cfg.dtype)
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    xf = x.astype(jnp.float32)
+    y = xf * jax.lax.rsqrt(jnp.mean(xf * xf, axis=-1, keepdims=True) + self.eps)
+    return self.weight[...].astype(self.dtype) * y.astype(self.dtype)
+
+
+class Attention(nnx.Module):
+
+  def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs, sharding: LogicalSharding):
+    d, n, k, h = (cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads,
+                  cfg.resolved_head_dim)
+    self.q_proj = Weight((d, n, h), ("embed", "q_heads", "head_dim"), cfg, rngs)
+    self.k_proj = Weight((d, k, h), ("embed", "kv_heads", "head_dim"), cfg, rngs)
+    self.v_proj = Weight((d, k, h), ("embed", "kv_heads", "head_dim"), cfg, rngs)
+    self.o_proj = Weight((n, h, d), ("q_heads", "head_dim", "embed"), cfg, rngs)
+    self.impl = cfg.attention_impl
+    self.sharding = sharding
+
+  def __call__(self, x, cos, sin, segment_ids, kv_segment_ids, q_offset, cache_kv=None):
+    shard = self.sharding.constrain
+    q = checkpoint_name(self.q_proj("BTD,DNH->BTNH", x), "query_proj")
+    k = checkpoint_name(self.k_proj("BTD,DKH->BTKH", x), "key_proj")
+    v = checkpoint_name(self.v_proj("BTD,DKH->BTKH", x), "value_proj")
+    q = shard(rope.apply_rope(q, cos, sin), ("act_batch", "act_length", "act_heads", None))
+    k = shard(rope.apply_rope(k, cos, sin), ("act_batch", "act_length", "act_kv_heads", None))
+    v = shard(v, ("act_batch", "act_length", "act_kv_heads", None))
+    if cache_kv is not None:
+      k_cache, v_cache = cache_kv
+      k = jax.lax.dynamic_update_slice_in_dim(k_cache, k.astype(k_cache.dtype), q_offset, axis=1)
+      v = jax.lax.dynamic_update_slice_in_dim(v_cache, v.astype(v_cache.dtype), q_offset, axis=1)
+      cache_kv = (k, v)
+    out = dot_product_attention(q, k.astype(q.dtype), v.astype(q.dtype), q_segment_ids=segment_ids,
+                                kv_segment_ids=kv_segment_ids, q_offset=q_offset, impl=self.impl)
+    out = checkpoint_name(self.o_proj("BTNH,NHD->BTD", out), "out_proj")
+    return shard(out, ("act_batch", "act_length", "act_embed")), cache_kv
+
+
+class MLP(nnx.Module):
+  """SwiGLU: down(silu(gate(x)) * up(x))."""
+
+  def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs, sharding: LogicalSharding):
+    d, f = cfg.hidden_size, cfg.intermediate_size
+    self.gate_proj = Weight((d, f), ("embed", "mlp"), cfg, rngs)
+    self.up_proj = Weight((d, f), ("embed", "mlp"), cfg, rngs)
+    self.down_proj = Weight((f, d), ("mlp", "embed"), cfg, rngs)
+    self.sharding = sharding
+
+  def __call__(self, x: jax.Array) -> jax.Array:
+    h = jax.nn.silu(self.gate_proj("BTD,DF->BTF", x)) * self.up_proj("BTD,DF->BTF", x)
+    h = self.sharding.constrain(h, ("act_batch", "act_length", "act_mlp"))
+    return self.down_proj("BTF,FD->BTD", h)
+
+
+class DecoderLayer(nnx.Module):
+
+  def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs, sharding: LogicalSharding):
+    self.input_layernorm = RMSNorm(cfg, rngs)
+    self.self_attn = Attention(cfg, rngs, sharding)
+    self.post_attention_layernorm = RMSNorm(cfg, rngs)
+    self.mlp = MLP(cfg, rngs, sharding)
+
+  def __call__(self, x, cos, sin, segment_ids, kv_segment_ids, q_offset, cache_kv=None):
+    attn, cache_kv = self.self_attn(self.input_layernorm(x), cos, sin, segment_ids, kv_segment_ids,
+                                    q_offset, cache_kv)
+    x = x + attn
+    x = x + self.mlp(self.post_attention_layernorm(x))
+    return x, cache_kv
+
+
+_REMAT_POLICIES = {
+    "full": jax.checkpoint_policies.nothing_saveable,
+    "dots": jax.checkpoint_policies.checkpoint_dots,
+    "dots_with_no_batch_dims": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+    "save_qkv_proj": jax.checkpoint_policies.save_only_these_names(
+        "query_proj", "key_proj", "value_proj", "out_proj"),
+}
+
+
+class Decoder(nnx.Module):
+  """HF's `LlamaModel`: embeddings, stacked layers, final norm. Returns final hidden states."""
+
+  def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs, sharding: LogicalSharding):
+    self.cfg = cfg
+    self.sharding = sharding
+    self.embed_tokens = Weight((cfg.vocab_size, cfg.hidden_size), ("vocab", "embed"), cfg, rngs)
+
+    @nnx.split_rngs(splits=cfg.num_hidden_layers)
+    @nnx.vmap(in_axes=(0,), out_axes=0,
+              transform_metadata={nnx.PARTITION_NAME: "layers", "logical_axes": "layers"})
+    def make_layers(rngs: nnx.Rngs) -> DecoderLayer:
+      return DecoderLayer(cfg, rngs, sharding)
+
+    self.layers = make_layers(rngs)
+    self.norm = RMSNorm(cfg, rngs)
+
+  def __call__(self, tokens: jax.Array, positions: jax.Array, segment_ids: jax.Array,
+               cache: KVCache | None = None) -> tuple[jax.Array, KVCache | None]:
+    """tokens/positions/segment_ids [B, T] -> hidden [B, T, D] (and the updated cache)."""
+    cfg = self.cfg
+    dtype = jnp.dtype(cfg.dtype)
+    # Gather from a replicated table (in the compute dtype): a gather from a sharded table forces
+    # XLA's partitioner to rematerialise the output; the all-gather is the cheaper way.
+    table = self.sharding.constrain(self.embed_tokens.weight[...].astype(dtype), (None, None))
+    x = jnp.take(table, tokens, axis=0)
+    x = self.sharding.constrain(x, ("act_batch", "act_length", "act_embed"))
+    cos, sin = rope.rope_cos_sin(cfg, positions)
+
+    if cache is None:
+      q_offset, kv_segment_ids, cache_kv = 0, segment_ids, None
+    else:
+      q_offset = cache.index
+      kv_segment_ids = jax.lax.dynamic_update_slice_in_dim(
+          cache.segment_ids, segment_ids.astype(jnp.int32), q_offset, axis=1)
+      cache_kv = (cache.k, cache.v)
+
+    graphdef, layer_state = nnx.split(self.layers)
+
+    def block(x, xs):
+      state, kv = xs
+      layer = nnx.merge(graphdef, state)
+      return layer(x, cos, sin, segment_ids, kv_segment_ids, q_offset, kv)
+
+    if cfg.remat_policy != "none":
+      block = jax.checkpoint(block, policy=_REMAT_POLICIES[cfg.remat_policy],
+                             prevent_cse=not cfg.scan_layers)
+    if cfg.scan_layers:
+      x, new_kv = jax.lax.scan(block, x, (layer_state, cache_kv))
+    else:
+      outs = []
+      for i in range(cfg.num_hidden_layers):
+        x, kv = block(x, jax.tree.map(lambda a, i=i: a[i], (layer_state, cache_kv)))
+        outs.append(kv)
+      new_kv = None if cache is None else jax.tree.map(lambda *a: jnp.stack(a), *outs)
+
+    x = self.norm(x)
+    if cache is not None:
+      cache = KVCache(new_kv[0], new_kv[1], kv_segment_ids, cache.index + tokens.shape[1])
+    return x, cache
+
+
+class CausalLM(nnx.Module):
+  """HF's `LlamaForCausalLM`: decoder + untied LM head. Logits are float32."""
+
+  def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs, sharding: LogicalSharding = LogicalSharding()):
+    self.model = Decoder(cfg, rngs, sharding)
+    self.lm_head = Weight((cfg.hidden_size, cfg.vocab_size), ("embed", "vocab"), cfg, rngs)
+    self.sharding = sharding
+
+  def __call__(self, tokens, positions=None, segment_ids=None, cache=None):
+    positions, segment_ids = default_positions(tokens, positions, segment_ids)
+    h, cache = self.model(tokens, positions, segment_ids, cache)
+    logits = self.lm_head("BTD,DV->BTV", h, out_dtype=jnp.float32)
+    return self.sharding.constrain(logits, ("act_batch", "act_length", "act_vocab")), cache
+
+
+def default_positions(tokens, positions=None, segment_ids=None):
+  """One unpadded document per row unless told otherwise."""
+  if positions is None:
+    positions = jnp.broadcast_to(jnp.arange(tokens.shape[1], dtype=jnp.int32), tokens.shape)
+  if segment_ids is None:
+    segment_ids = jnp.ones(tokens.shape, jnp.int32)
+  return positions, segment_ids
