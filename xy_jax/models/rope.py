@@ -30,7 +30,7 @@ def inverse_frequencies(cfg: ModelConfig, seq_len: jnp.ndarray | None = None) ->
   if kind == "dynamic":
     # HF recomputes the base once the sequence outgrows max_position_embeddings.
     factor = float(rs["factor"])
-    max_pos = float(rs.get("original_max_position_embeddings", cfg.max_position_embeddings))
+    max_pos = float(cfg.max_position_embeddings)  # as transformers does, whatever rope_scaling says
     if seq_len is not None:
       seq = jnp.maximum(jnp.asarray(seq_len, jnp.float32), max_pos)
       base = base * ((factor * seq / max_pos) - (factor - 1)) ** (dim / (dim - 2))

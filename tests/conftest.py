@@ -1,0 +1,21 @@
+"""Test set-up: 8 fake CPU devices for sharding tests, and shared fixtures.
+
+The XLA flag must be set before jax is imported anywhere.
+"""
+
+import os
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_default_matmul_precision", "highest")
+
+
+@pytest.fixture(scope="session")
+def one_device_sharding():
+  from xy_jax.sharding import LogicalSharding, make_mesh
+  return LogicalSharding(make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1]))

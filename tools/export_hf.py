@@ -1,0 +1,42 @@
+"""Export an xy_jax checkpoint to a Hugging Face directory (LlamaForCausalLM).
+
+  python tools/export_hf.py --checkpoint CKPT --out DIR [--dtype auto|float32|bfloat16]
+
+Writes config.json, generation_config.json (the model card's sampling defaults), sharded
+safetensors with an index, tokenizer.model, tokenizer_config.json (with the XuanYuan chat
+template) and special_tokens_map.json. A failure leaves nothing at --out.
+"""
+
+from absl import flags
+
+from xy_jax import cli
+from xy_jax.convert.hf import export_hf
+from xy_jax.data.tokenizer import ChatTemplate
+from xy_jax.models.loading import load_checkpoint
+
+flags.DEFINE_string("checkpoint", None, "xy_jax checkpoint directory", required=True)
+flags.DEFINE_string("out", None, "HF directory to create", required=True)
+flags.DEFINE_integer("step", None, "checkpoint step (default: latest)")
+flags.DEFINE_enum("dtype", "auto", ["auto", "float32", "bfloat16", "float16"],
+                  "tensor dtype; auto = the dtype the model was imported from, else the parameters'")
+flags.DEFINE_string("tokenizer", None, "tokenizer.model to ship (default: the checkpoint's)")
+flags.DEFINE_string("system", None, "system message for the chat template (70B style)")
+flags.DEFINE_integer("max_shard_mb", 2048, "largest safetensors shard, MiB")
+flags.DEFINE_bool("overwrite", False, "replace --out if it exists")
+cli.define_mesh_flag("1,-1,1")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  loaded = load_checkpoint(FLAGS.checkpoint, cli.mesh_sharding(FLAGS.mesh), FLAGS.step)
+  dtype = FLAGS.dtype
+  if dtype == "auto":
+    dtype = loaded.meta.get("source_dtype", loaded.cfg.param_dtype)
+  export_hf(loaded.model, loaded.cfg, FLAGS.out, loaded.kind, dtype,
+            FLAGS.tokenizer or loaded.tokenizer_file, ChatTemplate(system=FLAGS.system),
+            FLAGS.max_shard_mb << 20, FLAGS.overwrite, log=cli.log)
+
+
+if __name__ == "__main__":
+  cli.run(main)

@@ -1,0 +1,86 @@
+"""Perplexity over documents: exp(total NLL of every token after the first / their count)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+
+@dataclasses.dataclass
+class ReadReport:
+  documents: int = 0
+  skipped: list[str] = dataclasses.field(default_factory=list)  # "file:line: reason"
+
+
+def read_documents(path: str, report: ReadReport) -> Iterator[str]:
+  """Non-empty lines of a .txt, or the "text" field of each .jsonl record. Bad lines are skipped."""
+  is_jsonl = path.endswith(".jsonl")
+  with open(path, "rb") as f:
+    for lineno, raw in enumerate(f, 1):
+      try:
+        line = raw.decode("utf-8")
+      except UnicodeDecodeError:
+        report.skipped.append(f"{path}:{lineno}: invalid UTF-8")
+        continue
+      if not line.strip():
+        continue
+      if is_jsonl:
+        try:
+          record = json.loads(line)
+        except json.JSONDecodeError as e:
+          report.skipped.append(f"{path}:{lineno}: malformed JSON ({e.msg})")
+          continue
+        text = record.get("text") if isinstance(record, dict) else None
+        if not isinstance(text, str) or not text.strip():
+          report.skipped.append(f"{path}:{lineno}: no non-empty \"text\" field")
+          continue
+        line = text
+      else:
+        line = line.rstrip("\n")
+      report.documents += 1
+      yield line
+
+
+def _bucket(n: int, limit: int) -> int:
+  return min(limit, max(16, 1 << (n - 1).bit_length()))
+
+
+class PerplexityEvaluator:
+
+  def __init__(self, model: nnx.Module, pad_id: int):
+    self.graphdef, self.state = nnx.split(model)
+    self.max_len = model.model.cfg.max_position_embeddings
+    self.pad_id = pad_id
+    self._nll = jax.jit(self._nll_impl)
+
+  def _nll_impl(self, state, tokens, lengths):
+    model = nnx.merge(self.graphdef, state)
+    segment_ids = (jnp.arange(tokens.shape[1])[None] < lengths[:, None]).astype(jnp.int32)
+    logits, _ = model(tokens, segment_ids=segment_ids)
+    logp = jax.nn.log_softmax(logits[:, :-1], axis=-1)
+    nll = -jnp.take_along_axis(logp, tokens[:, 1:, None], axis=-1)[..., 0]
+    mask = jnp.arange(1, tokens.shape[1])[None] < lengths[:, None]
+    return jnp.sum(jnp.where(mask, nll, 0.0)), jnp.sum(mask)
+
+  def evaluate(self, docs: Sequence[Sequence[int]], batch_size: int = 8) -> tuple[float, int]:
+    """Total NLL (nats) and predicted-token count over `docs` (each already [BOS] + ids)."""
+    order = sorted(range(len(docs)), key=lambda i: len(docs[i]))
+    total, count = 0.0, 0
+    for start in range(0, len(order), batch_size):
+      batch = [docs[i][:self.max_len] for i in order[start:start + batch_size]]
+      width = _bucket(max(len(d) for d in batch), self.max_len)
+      tokens = np.full((batch_size, width), self.pad_id, np.int32)
+      lengths = np.zeros((batch_size,), np.int32)
+      for r, d in enumerate(batch):
+        tokens[r, :len(d)] = d
+        lengths[r] = len(d)
+      nll, n = self._nll(self.state, tokens, lengths)
+      total += float(nll)
+      count += int(n)
+    return total, count

@@ -1,0 +1,30 @@
+"""Small file-system helpers shared by the tools."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_output_dir(out: str, overwrite: bool = False):
+  """Yield a temporary sibling directory that becomes `out` only if the block succeeds.
+
+  A failure (or Ctrl-C) leaves nothing at `out`: readers never see a half-written model.
+  """
+  out = os.path.abspath(out)
+  if os.path.exists(out) and not overwrite:
+    raise FileExistsError(f"{out}: already exists (pass --overwrite to replace it)")
+  parent = os.path.dirname(out)
+  os.makedirs(parent, exist_ok=True)
+  tmp = tempfile.mkdtemp(prefix=os.path.basename(out) + ".partial-", dir=parent)
+  try:
+    yield tmp
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  if os.path.exists(out):
+    shutil.rmtree(out)
+  os.replace(tmp, out)
