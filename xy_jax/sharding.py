@@ -82,8 +82,15 @@ def make_mesh(mesh_cfg: dict[str, int] | Any, devices: Sequence[jax.Device] | No
   if dcn_data > 1:
     if shape[0] % dcn_data:
       raise ShardingError(f"mesh.dcn_data={dcn_data} does not divide mesh.data={shape[0]}")
+    # Granules are TPU slices, or processes (hosts) where devices have no slice index (GPUs).
+    by_process = not hasattr(devices[0], "slice_index")
+    granules = {d.process_index if by_process else d.slice_index for d in devices}
+    if len(granules) != dcn_data:
+      kind = "processes" if by_process else "slices"
+      raise ShardingError(f"mesh.dcn_data={dcn_data}: the devices span {len(granules)} {kind}")
     ici = (shape[0] // dcn_data, shape[1], shape[2])
-    grid = mesh_utils.create_hybrid_device_mesh(ici, (dcn_data, 1, 1), devices)
+    grid = mesh_utils.create_hybrid_device_mesh(ici, (dcn_data, 1, 1), devices,
+                                                process_is_granule=by_process)
   else:
     try:
       grid = mesh_utils.create_device_mesh(shape, devices, allow_split_physical_axes=True)
