@@ -91,3 +91,57 @@ def model_config_from_meta(meta: dict[str, Any], path: str) -> ModelConfig:
   if "model" not in meta:
     raise CheckpointError(f"{path}: meta has no 'model' config")
   return ModelConfig.from_dict(meta["model"], field=f"{path}:meta.model")
+
+
+class TrainCheckpointer:
+  """Training checkpoints: params, optimizer/counters, data-iterator state and meta per step.
+
+  Keeps the last `keep` steps plus (optionally) the one with the lowest eval loss. Restoring walks
+  back from the newest step: a corrupt step is reported and the previous one used.
+  """
+
+  def __init__(self, directory: str, keep: int, keep_best: bool, async_save: bool = True,
+               log=print):
+    from orbax.checkpoint import checkpoint_managers as cm
+
+    policies = [cm.LatestN(keep)]
+    if keep_best:
+      policies.append(cm.BestN(get_metric_fn=lambda m: m["eval_loss"], reverse=True, n=1,
+                               keep_checkpoints_without_metrics=False))
+    self.directory = os.path.abspath(directory)
+    self.log = log
+    self.mngr = ocp.CheckpointManager(self.directory, options=ocp.CheckpointManagerOptions(
+        preservation_policy=cm.AnyPreservationPolicy(policies),
+        enable_async_checkpointing=async_save, cleanup_tmp_directories=True))
+
+  def save(self, step: int, params: Any, train: Any, data_state: dict, meta: dict,
+           metrics: dict | None = None, force: bool = False) -> None:
+    self.mngr.save(step, args=ocp.args.Composite(
+        params=ocp.args.StandardSave(params), train=ocp.args.StandardSave(train),
+        data=ocp.args.JsonSave(data_state), meta=ocp.args.JsonSave(meta)),
+        metrics=metrics, force=force)
+
+  def wait(self) -> None:
+    self.mngr.wait_until_finished()
+
+  def restore_latest(self, abstract_params: Any, abstract_train: Any):
+    """(step, params, train, data_state, meta) from the newest readable step, or None."""
+    steps = sorted(self.mngr.all_steps(), reverse=True)
+    for i, step in enumerate(steps):
+      try:
+        r = self.mngr.restore(step, args=ocp.args.Composite(
+            params=ocp.args.StandardRestore(abstract_params),
+            train=ocp.args.StandardRestore(abstract_train),
+            data=ocp.args.JsonRestore(), meta=ocp.args.JsonRestore()))
+      except Exception as e:  # a damaged step raises many different error types
+        detail = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+        nxt = f"falling back to step {steps[i + 1]}" if i + 1 < len(steps) else "no older step left"
+        self.log(f"checkpoint {self.directory}/{step} is corrupt or partial ({detail}); {nxt}")
+        continue
+      return step, r["params"], r["train"], dict(r["data"]), dict(r["meta"])
+    if steps:
+      raise CheckpointError(f"{self.directory}: no readable checkpoint among steps {steps}")
+    return None
+
+  def close(self) -> None:
+    self.mngr.close()

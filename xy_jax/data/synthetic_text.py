@@ -142,3 +142,32 @@ def corpus_lines(n_docs: int = 3000, seed: int = 0) -> list[str]:
       lines.append("".join(rng.sample(pool, rng.randint(1, 3))))
   rng.shuffle(lines)
   return lines
+
+
+def _report_zh(rng: random.Random) -> str:
+  """A longer multi-paragraph document (a few hundred tokens): lands in the long buckets."""
+  c = rng.choice(COMPANIES)
+  paras = [f"{c}年度经营分析报告。"]
+  for _ in range(rng.randint(3, 12)):
+    kind = rng.random()
+    if kind < 0.4:
+      paras.append(_news_zh(rng))
+    elif kind < 0.7:
+      zh, dzh, _, _ = rng.choice(GLOSSARY)
+      paras.append(f"报告指出，{zh}是指{dzh}，公司据此评估经营状况。")
+    else:
+      paras.append(_calc_zh(rng))
+  return "".join(paras)
+
+
+def pretraining_sources(seed: int = 0) -> dict[str, list[str]]:
+  """The shipped pretraining corpus, by source: short finance items, long reports, general text."""
+  rng = random.Random(seed)
+  finance = [line for entry in GLOSSARY for line in _glossary_lines(entry)]
+  makers = (_news_zh, _news_en, _calc_zh)
+  finance += [makers[rng.randrange(3)](rng) for _ in range(1500)]
+  rng.shuffle(finance)
+  reports = [_report_zh(rng) for _ in range(300)]
+  general = ["".join(rng.sample(GENERAL_ZH if rng.random() < 0.6 else GENERAL_EN, rng.randint(1, 4)))
+             for _ in range(600)]
+  return {"finance": finance, "reports": reports, "general": general}

@@ -1,0 +1,38 @@
+"""Write the shipped data files from the project's own templates and facts (no downloads).
+
+  python tools/make_data.py --out data
+
+data/pretrain/finance.jsonl   short finance items ({"text": ...} per line)
+data/pretrain/reports/*.txt   long multi-paragraph reports (one document per line), a directory source
+data/pretrain/general.txt     general text, one document per line
+"""
+
+import json
+import os
+
+from absl import app, flags
+
+from xy_jax.data.synthetic_text import pretraining_sources
+
+_OUT = flags.DEFINE_string("out", "data", "output directory")
+
+
+def main(argv):
+  del argv
+  src = pretraining_sources()
+  pre = os.path.join(_OUT.value, "pretrain")
+  os.makedirs(os.path.join(pre, "reports"), exist_ok=True)
+  with open(os.path.join(pre, "finance.jsonl"), "w", encoding="utf-8") as f:
+    for text in src["finance"]:
+      f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+  half = len(src["reports"]) // 2
+  for i, part in enumerate((src["reports"][:half], src["reports"][half:])):
+    with open(os.path.join(pre, "reports", f"part{i}.txt"), "w", encoding="utf-8") as f:
+      f.write("\n".join(part) + "\n")
+  with open(os.path.join(pre, "general.txt"), "w", encoding="utf-8") as f:
+    f.write("\n".join(src["general"]) + "\n")
+  print(f"wrote {pre}: " + ", ".join(f"{k} {len(v)} docs" for k, v in src.items()))
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,128 @@
+"""Run configs: the full field set with defaults (`base_config`) and validation (`validate`).
+
+Experiment files in `configs/` start from `base_config()` and change what differs; every field can
+be overridden from the command line (`--config.optim.lr=1e-4`). `validate` stops at the first bad
+field with one line naming it.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+from ml_collections import ConfigDict
+
+from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.models.presets import get_preset
+
+STAGES = ("pretrain",)
+SCHEDULES = ("cosine", "linear", "constant")
+
+
+def model_config(preset: str, **overrides) -> ConfigDict:
+  d = get_preset(preset, **overrides).to_dict()
+  d["rope_scaling"] = ml_collections.config_dict.placeholder(dict) if d["rope_scaling"] is None \
+      else d["rope_scaling"]
+  return ConfigDict(d)
+
+
+def base_config() -> ConfigDict:
+  c = ConfigDict()
+  c.stage = "pretrain"
+  c.seed = 0
+  c.model = model_config("tiny")
+  # Start from an HF directory or an xy_jax checkpoint instead of random weights (None: random).
+  c.init_from_hf = ml_collections.config_dict.placeholder(str)
+  c.init_from_checkpoint = ml_collections.config_dict.placeholder(str)
+
+  c.mesh = ConfigDict({"data": 1, "fsdp": -1, "tensor": 1, "dcn_data": 1})
+
+  c.data = ConfigDict()
+  c.data.tokenizer = ml_collections.config_dict.placeholder(str)  # None: the shipped tiny tokenizer
+  c.data.prepared_dir = "runs/data"
+  c.data.auto_prepare = False  # tokenize missing sources at start (small data only)
+  c.data.sources = ConfigDict()  # name -> {paths: [...], weight: float}
+  c.data.buckets = (2048, 4096, 8192, 16384)
+  c.data.bucket_weights = ml_collections.config_dict.placeholder(tuple)  # None: by remaining tokens
+  c.data.tokens_per_step = 16384 * 64
+  c.data.eval_fraction = 0.01
+  c.data.eval_rows = 64
+  c.data.eval_length = ml_collections.config_dict.placeholder(int)  # None: smallest bucket
+  c.data.prefetch = 2
+
+  c.optim = ConfigDict()
+  c.optim.lr = 3e-4
+  c.optim.schedule = "cosine"
+  c.optim.warmup_steps = 100
+  c.optim.min_lr_ratio = 0.1
+  c.optim.b1 = 0.9
+  c.optim.b2 = 0.95
+  c.optim.eps = 1e-8
+  c.optim.weight_decay = 0.1
+  c.optim.clip_norm = 1.0
+  c.optim.grad_accum = 1
+  c.optim.z_loss = 0.0
+
+  c.train = ConfigDict()
+  c.train.steps = 1000
+  c.train.log_every = 10
+  c.train.eval_every = 200
+  c.train.checkpoint_every = 200
+  c.train.keep_checkpoints = 3
+  c.train.keep_best = True  # also keep the checkpoint with the lowest eval loss
+  c.train.max_bad_steps = 5  # stop after this many non-finite losses in a row
+  c.train.peak_flops_per_device = 0.0  # for MFU; 0: unknown, MFU not reported
+  c.train.async_checkpointing = True
+  return c
+
+
+def _field(path: str, ok: bool, msg: str) -> None:
+  if not ok:
+    raise ConfigError(f"{path}: {msg}")
+
+
+def validate(c: ConfigDict) -> ModelConfig:
+  """Check every field; returns the typed model config."""
+  _field("stage", c.stage in STAGES, f"{c.stage!r} is not one of {STAGES}")
+  model = ModelConfig.from_dict(c.model, field="model")
+  for axis in ("data", "fsdp", "tensor"):
+    v = c.mesh[axis]
+    _field(f"mesh.{axis}", isinstance(v, int) and (v > 0 or v == -1), f"{v!r}: a positive size or -1")
+  d = c.data
+  buckets = tuple(d.buckets)
+  _field("data.buckets", len(buckets) > 0 and all(isinstance(b, int) and b > 0 for b in buckets),
+         f"{buckets!r}: positive row lengths")
+  _field("data.buckets", max(buckets) <= model.max_position_embeddings,
+         f"largest bucket {max(buckets)} exceeds model.max_position_embeddings="
+         f"{model.max_position_embeddings}")
+  for b in buckets:
+    _field("data.tokens_per_step", d.tokens_per_step % b == 0,
+           f"{d.tokens_per_step} is not a multiple of bucket length {b}")
+    rows = d.tokens_per_step // b
+    _field("data.tokens_per_step", rows % c.optim.grad_accum == 0,
+           f"bucket {b} gives {rows} rows per step, not divisible by optim.grad_accum="
+           f"{c.optim.grad_accum}")
+  if d.bucket_weights is not None:
+    _field("data.bucket_weights", len(d.bucket_weights) == len(buckets) and
+           all(w >= 0 for w in d.bucket_weights) and sum(d.bucket_weights) > 0,
+           f"{d.bucket_weights!r}: one non-negative weight per bucket, not all zero")
+  _field("data.sources", len(d.sources) > 0, "no sources configured")
+  for name, src in d.sources.items():
+    _field(f"data.sources.{name}.paths", "paths" in src and len(src.paths) > 0, "missing or empty")
+    _field(f"data.sources.{name}.weight", src.get("weight", 1.0) >= 0, "must be >= 0")
+  _field("data.sources", sum(s.get("weight", 1.0) for s in d.sources.values()) > 0, "all weights are 0")
+  _field("data.eval_fraction", 0 <= d.eval_fraction < 1, f"{d.eval_fraction}: in [0, 1)")
+  if d.eval_length is not None:
+    _field("data.eval_length", d.eval_length in buckets, f"{d.eval_length} is not one of data.buckets")
+  o = c.optim
+  _field("optim.schedule", o.schedule in SCHEDULES, f"{o.schedule!r} is not one of {SCHEDULES}")
+  _field("optim.lr", o.lr > 0, f"{o.lr}: must be > 0")
+  _field("optim.grad_accum", isinstance(o.grad_accum, int) and o.grad_accum >= 1, "an integer >= 1")
+  _field("optim.warmup_steps", 0 <= o.warmup_steps <= c.train.steps,
+         f"{o.warmup_steps}: between 0 and train.steps={c.train.steps}")
+  _field("optim.min_lr_ratio", 0 <= o.min_lr_ratio <= 1, f"{o.min_lr_ratio}: in [0, 1]")
+  t = c.train
+  _field("train.steps", t.steps > 0, "must be positive")
+  for name in ("log_every", "eval_every", "checkpoint_every", "keep_checkpoints", "max_bad_steps"):
+    _field(f"train.{name}", t[name] > 0, "must be positive")
+  _field("init_from_hf", not (c.init_from_hf and c.init_from_checkpoint),
+         "set at most one of init_from_hf and init_from_checkpoint")
+  return model

@@ -1,0 +1,115 @@
+"""Text sources: plain text, JSONL ("text" field), globs and directories, each with a mixture weight.
+
+Reading never dies on one bad record: malformed JSON, invalid UTF-8, empty documents and
+unreadable files are counted and reported as `file:line: reason`.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import glob
+import json
+import os
+from collections.abc import Iterator, Sequence
+
+from xy_jax.models.model_config import ConfigError
+
+TEXT_SUFFIXES = (".txt", ".jsonl", ".json")
+
+
+@dataclasses.dataclass
+class SkipReport:
+  """Counts and examples of what was skipped, by reason."""
+
+  counts: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+  examples: list[str] = dataclasses.field(default_factory=list)
+  max_examples: int = 20
+
+  def skip(self, where: str, reason: str) -> None:
+    self.counts[reason] += 1
+    if len(self.examples) < self.max_examples:
+      self.examples.append(f"{where}: {reason}")
+
+  def merge(self, other: "SkipReport") -> None:
+    self.counts.update(other.counts)
+    room = self.max_examples - len(self.examples)
+    self.examples.extend(other.examples[:max(room, 0)])
+
+  @property
+  def total(self) -> int:
+    return sum(self.counts.values())
+
+  def summary(self) -> str:
+    if not self.total:
+      return "skipped 0 records"
+    parts = ", ".join(f"{n} {reason}" for reason, n in self.counts.most_common())
+    return f"skipped {self.total} records ({parts})"
+
+
+def expand_paths(patterns: Sequence[str] | str, field: str) -> list[str]:
+  """Files named by paths, globs and directories (recursively: .txt, .jsonl, .json)."""
+  if isinstance(patterns, str):
+    patterns = [patterns]
+  files: list[str] = []
+  for pattern in patterns:
+    if os.path.isdir(pattern):
+      for root, _, names in os.walk(pattern):
+        files += [os.path.join(root, n) for n in sorted(names) if n.endswith(TEXT_SUFFIXES)]
+    elif any(ch in pattern for ch in "*?["):
+      matches = sorted(glob.glob(pattern, recursive=True))
+      if not matches:
+        raise ConfigError(f"{field}={pattern!r}: the glob matches no file")
+      files += matches
+    elif os.path.isfile(pattern):
+      files.append(pattern)
+    else:
+      raise ConfigError(f"{field}={pattern!r}: no such file or directory")
+  return sorted(dict.fromkeys(files))
+
+
+def read_documents(path: str, report: SkipReport, text_field: str = "text") -> Iterator[str]:
+  """Documents of one file, streamed line by line (files larger than RAM are fine)."""
+  is_json = path.endswith((".jsonl", ".json"))
+  try:
+    f = open(path, "rb")
+  except OSError as e:
+    report.skip(path, f"unreadable file ({e.strerror})")
+    return
+  with f:
+    lineno = 0
+    while True:
+      try:
+        raw = f.readline()
+      except OSError as e:
+        report.skip(f"{path}:{lineno + 1}", f"read error ({e.strerror})")
+        return
+      if not raw:
+        return
+      lineno += 1
+      where = f"{path}:{lineno}"
+      try:
+        line = raw.decode("utf-8")
+      except UnicodeDecodeError:
+        report.skip(where, "invalid UTF-8")
+        continue
+      if is_json:
+        if not line.strip():
+          continue
+        try:
+          record = json.loads(line)
+        except json.JSONDecodeError:
+          report.skip(where, "malformed JSON")
+          continue
+        text = record.get(text_field) if isinstance(record, dict) else None
+        if not isinstance(text, str):
+          report.skip(where, f"no \"{text_field}\" string field")
+          continue
+      else:
+        text = line.rstrip("\r\n")
+      if not text.strip():
+        if not is_json:
+          continue  # blank lines separate nothing in one-document-per-line text
+        report.skip(where, "empty document")
+        continue
+      yield text

@@ -1,0 +1,275 @@
+"""The one training loop: config -> mesh -> state -> data -> steps -> metrics, eval, checkpoints.
+
+Every stage (pretraining, SFT, reward modelling) supplies a `Stage`; the loop owns everything
+else: sharded state creation or exact resume, the jitted step with donated state, per-step
+metrics, periodic eval, checkpoints (async; SIGTERM saves and exits 0), and the non-finite guard.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.experimental import multihost_utils
+from jax.sharding import NamedSharding
+from ml_collections import ConfigDict
+
+from xy_jax import checkpoint
+from xy_jax.config import validate
+from xy_jax.data.pipeline import train_iterator
+from xy_jax.data.tokenizer import load_tokenizer
+from xy_jax.models.factory import abstract_model, init_model, state_shardings
+from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.sharding import LogicalSharding, make_mesh
+from xy_jax.train import pretrain
+from xy_jax.train.metrics import MetricsWriter, Progress
+from xy_jax.train.optim import optimizer
+from xy_jax.train.state import TrainState, state_shardings as train_state_shardings
+from xy_jax.train.step import make_eval_step, make_train_step
+
+STAGE_BUILDERS = {"pretrain": pretrain.build}
+
+
+class TrainingError(RuntimeError):
+  """The run cannot go on (e.g. non-finite losses); the message says why and what to try."""
+
+
+@dataclasses.dataclass
+class RunResult:
+  steps_done: int
+  last_loss: float | None
+  stopped_by_signal: bool
+
+
+class _Preemption:
+  """SIGTERM/SIGINT set a flag; the loop saves at the next step boundary and exits cleanly."""
+
+  def __init__(self):
+    self.requested = False
+    self._old = {s: signal.signal(s, self._handle) for s in (signal.SIGTERM,)}
+
+  def _handle(self, signum, frame):
+    del frame
+    self.requested = True
+
+  def agreed(self) -> bool:
+    if jax.process_count() == 1:
+      return self.requested
+    flags = multihost_utils.process_allgather(np.asarray(self.requested))
+    return bool(np.any(flags))
+
+  def restore(self):
+    for s, h in self._old.items():
+      signal.signal(s, h)
+
+
+def _initial_params(cfg: ConfigDict, model_cfg: ModelConfig, stage_cls, sharding, log):
+  if cfg.init_from_hf:
+    from xy_jax.convert.hf import load_hf
+    numerics = {k: getattr(model_cfg, k) for k in ("dtype", "param_dtype", "scan_layers",
+                                                   "remat_policy", "attention_impl")}
+    param_dtype = numerics.pop("param_dtype")
+    src_cfg, model = load_hf(cfg.init_from_hf, sharding, "causal_lm", param_dtype, log=log, **numerics)
+    return src_cfg, nnx.to_pure_dict(nnx.state(model))
+  if cfg.init_from_checkpoint:
+    from xy_jax.models.loading import load_checkpoint
+    numerics = {k: getattr(model_cfg, k) for k in ("dtype", "scan_layers", "remat_policy",
+                                                   "attention_impl")}
+    loaded = load_checkpoint(cfg.init_from_checkpoint, sharding, **numerics)
+    return loaded.cfg, nnx.to_pure_dict(nnx.state(loaded.model))
+  model = init_model(stage_cls, model_cfg, sharding, seed=cfg.seed)
+  return model_cfg, nnx.to_pure_dict(nnx.state(model))
+
+
+def _source_model_config(cfg: ConfigDict, model_cfg: ModelConfig) -> ModelConfig:
+  """The model shape when starting from HF weights or a checkpoint is theirs, not the config's."""
+  if cfg.init_from_hf:
+    from xy_jax.convert.hf_config import model_config_from_hf
+    return model_config_from_hf(os.path.join(cfg.init_from_hf, "config.json"),
+                                **{k: getattr(model_cfg, k) for k in ("dtype", "param_dtype",
+                                   "scan_layers", "remat_policy", "attention_impl")})
+  if cfg.init_from_checkpoint:
+    meta = checkpoint.load_meta(cfg.init_from_checkpoint)
+    src = checkpoint.model_config_from_meta(meta, cfg.init_from_checkpoint)
+    return src.replace(**{k: getattr(model_cfg, k) for k in ("dtype", "scan_layers", "remat_policy",
+                                                            "attention_impl")})
+  return model_cfg
+
+
+def run(cfg: ConfigDict, workdir: str, log=print) -> RunResult:
+  model_cfg = validate(cfg)
+  is_main = jax.process_index() == 0
+  os.makedirs(workdir, exist_ok=True)
+
+  # --- mesh, tokenizer, stage ------------------------------------------------------------------
+  mesh = make_mesh(cfg.mesh)
+  sharding = LogicalSharding(mesh)
+  dp_size = mesh.shape["data"] * mesh.shape["fsdp"]
+  tok = load_tokenizer(cfg.data.tokenizer)
+  model_cfg = _source_model_config(cfg, model_cfg)
+  if tok.vocab_size > model_cfg.vocab_size:
+    raise ConfigError(f"data.tokenizer: {tok.vocab_size} pieces exceed model.vocab_size="
+                      f"{model_cfg.vocab_size}")
+  stage = STAGE_BUILDERS[cfg.stage](cfg, model_cfg, tok, dp_size, log)
+  log(f"{stage.name}: {model_cfg.param_count() / 1e6:.2f}M params on mesh {dict(mesh.shape)} "
+      f"({jax.device_count()} devices, {jax.process_count()} processes)")
+  for line in stage.summary:
+    log(line)
+
+  # --- abstract state and shardings ------------------------------------------------------------
+  graphdef, abs_model_state = abstract_model(stage.model_cls, model_cfg, sharding)
+  param_sh = nnx.to_pure_dict(state_shardings(abs_model_state, sharding))
+  abs_params = checkpoint.abstract_pure_params(abs_model_state, None)
+  tx, lr_schedule = optimizer(cfg.optim, cfg.train.steps)
+  abs_state = jax.eval_shape(lambda p: TrainState.create(p, tx), abs_params)
+  st_sh = train_state_shardings(abs_state, param_sh, tx, mesh)
+  with_sh = lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s)  # noqa: E731
+  abs_state_sh = jax.tree.map(with_sh, abs_state, st_sh)
+
+  # --- restore or create -----------------------------------------------------------------------
+  ckpt = checkpoint.TrainCheckpointer(os.path.join(workdir, "checkpoints"), cfg.train.keep_checkpoints,
+                                      cfg.train.keep_best, cfg.train.async_checkpointing, log)
+  train_item = lambda s: {"opt_state": s.opt_state, "step": s.step,  # noqa: E731
+                          "bad_streak": s.bad_streak, "bad_total": s.bad_total}
+  restored = ckpt.restore_latest(abs_state_sh.params, train_item(abs_state_sh))
+  data_state = None
+  if restored is not None:
+    start, params, train, data_state, meta = restored
+    state = TrainState(train["step"], params, train["opt_state"], train["bad_streak"], train["bad_total"])
+    log(f"resumed from {ckpt.directory}/{start}")
+    old_mix = meta.get("stage_meta", {}).get("mixture")
+    new_mix = stage.meta.get("mixture")
+    if old_mix is not None and new_mix is not None and old_mix != new_mix:
+      log(f"mixture weights changed at step {start}: {old_mix} -> {new_mix}")
+  else:
+    start = 0
+    model_cfg, params = _initial_params(cfg, model_cfg, stage.model_cls, sharding, log)
+    state = jax.jit(lambda p: TrainState.create(p, tx), out_shardings=st_sh)(params)
+
+  # --- compiled steps --------------------------------------------------------------------------
+  batch_sh = NamedSharding(mesh, sharding.spec(("act_batch",)))
+  train_step = jax.jit(
+      make_train_step(graphdef, stage.loss_sums, tx, lr_schedule, cfg.optim.grad_accum,
+                      cfg.optim.z_loss, sharding),
+      donate_argnums=0, out_shardings=(st_sh, None))
+  eval_step = jax.jit(make_eval_step(graphdef, stage.loss_sums))
+
+  def to_device(batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+    return {k: jax.make_array_from_process_local_data(batch_sh, v) for k, v in batch.items()}
+
+  def local_rows(batch):
+    n = len(next(iter(batch.values()))) // jax.process_count()
+    lo = jax.process_index() * n
+    return {k: v[lo:lo + n] for k, v in batch.items()}
+
+  def evaluate() -> dict[str, float]:
+    out, nll, count = {}, 0.0, 0.0
+    for name, batches in stage.eval_sets.items():
+      s_nll = s_count = 0.0
+      for b in batches:
+        sums = jax.device_get(eval_step(state.params, to_device(local_rows(b))))
+        s_nll += float(sums["nll_sum"])
+        s_count += float(sums["count"])
+      if s_count:
+        out[f"eval/loss/{name}"] = s_nll / s_count
+      nll, count = nll + s_nll, count + s_count
+    if count:
+      out["eval_loss"] = nll / count
+    return out
+
+  meta = {"model": model_cfg.to_dict(), "kind": stage.kind, "stage": stage.name,
+          "stage_meta": stage.meta, "config": json.loads(cfg.to_json_best_effort())}
+  if is_main and tok.model_file:
+    import shutil
+    os.makedirs(ckpt.directory, exist_ok=True)
+    shutil.copyfile(tok.model_file, os.path.join(ckpt.directory, checkpoint.TOKENIZER_FILE))
+
+  # --- the loop --------------------------------------------------------------------------------
+  iterator = train_iterator(stage.train_source, cfg.data.prefetch)
+  if data_state is not None:
+    iterator.set_state(data_state)
+  writer = MetricsWriter(workdir, enabled=is_main)
+  progress = Progress(cfg.train.steps, start, enabled=is_main)
+  preempt = _Preemption()
+  pending: list[tuple[int, int, int, dict]] = []  # (step, bucket, tokens processed, device metrics)
+  window_start, last_loss, stopped = time.time(), None, False
+  peak = cfg.train.peak_flops_per_device * jax.device_count()
+
+  def flush_metrics():
+    nonlocal window_start, last_loss
+    if not pending:
+      return
+    host = jax.device_get([m for *_, m in pending])
+    elapsed = max(time.time() - window_start, 1e-9)
+    tokens = sum(t for _, _, t, _ in pending)
+    tps = tokens / elapsed
+    for (step, bucket, n_tok, _), m in zip(pending, host):
+      record = {**m, "bucket": bucket, "tokens_per_sec": tps, "row_tokens": n_tok}
+      if peak:
+        record["mfu"] = tps * stage.flops_per_token(bucket) / peak
+      writer.write(step, record)
+      loss = float(m["loss"])
+      if np.isfinite(loss):
+        last_loss = loss
+    latest = host[-1]
+    progress.update(len(pending), loss=float(latest["loss"]), tok_s=f"{tps:,.0f}",
+                    bucket=pending[-1][1])
+    streak = int(latest["bad_streak"])
+    pending.clear()
+    writer.flush()
+    window_start = time.time()
+    if streak >= cfg.train.max_bad_steps:
+      raise TrainingError(
+          f"loss or gradients were not finite for {streak} steps in a row (train.max_bad_steps="
+          f"{cfg.train.max_bad_steps}); those updates were skipped. Last finite loss: {last_loss}. "
+          f"Lower optim.lr, raise optim.warmup_steps or check the data")
+
+  def save(step: int, metrics: dict | None = None, force: bool = False):
+    ckpt.save(step, state.params, train_item(state), iterator.get_state(), meta,
+              metrics=metrics, force=force)
+
+  step = start
+  try:
+    while step < cfg.train.steps:
+      batch = next(iterator)
+      bucket = int(batch.pop("bucket"))
+      row_tokens = int(batch["tokens"].size) * jax.process_count()
+      batch.pop("source", None)
+      state, metrics = train_step(state, to_device(batch))
+      step += 1
+      pending.append((step, bucket, row_tokens, metrics))
+      last = step == cfg.train.steps
+      if step % cfg.train.log_every == 0 or last:
+        flush_metrics()
+      eval_metrics = None
+      if stage.eval_sets and (step % cfg.train.eval_every == 0 or last):
+        flush_metrics()
+        eval_metrics = evaluate()
+        writer.write(step, eval_metrics)
+        writer.flush()
+        progress.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in eval_metrics.items()))
+      if step % cfg.train.checkpoint_every == 0 or last:
+        save(step, {"eval_loss": eval_metrics["eval_loss"]} if eval_metrics else None)
+      if preempt.agreed() and not last:
+        flush_metrics()
+        save(step, force=True)
+        ckpt.wait()
+        progress.write(f"preemption signal: saved step {step} to {ckpt.directory}; exiting")
+        stopped = True
+        break
+  finally:
+    ckpt.wait()
+    ckpt.close()
+    progress.close()
+    writer.close()
+    preempt.restore()
+    iterator.close()
+  return RunResult(step, last_loss, stopped)

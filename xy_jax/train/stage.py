@@ -1,0 +1,21 @@
+"""What a stage hands the loop: a model class, a loss, a step-indexed batch source, eval sets."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+from flax import nnx
+
+
+@dataclasses.dataclass
+class Stage:
+  name: str
+  model_cls: Callable[..., nnx.Module]
+  kind: str  # checkpoint meta "kind" (causal_lm, ...)
+  loss_sums: Callable  # (model, batch) -> {'nll_sum', 'z_sum', 'count', ...}
+  train_source: Any  # grain random-access source: index = step
+  eval_sets: dict[str, list[dict]]  # name -> batches (full global batches, numpy)
+  flops_per_token: Callable[[int], float]  # row length -> training FLOPs per token
+  meta: dict[str, Any]  # recorded in checkpoints (e.g. mixture weights)
+  summary: list[str]  # lines printed at start

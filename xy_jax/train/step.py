@@ -1,0 +1,88 @@
+"""The generic gradient step: micro-batch accumulation, optax update, non-finite skip.
+
+A stage supplies `loss_sums(model, batch) -> {'nll_sum', 'z_sum', 'count', ...}`; the objective is
+`(nll_sum + z_loss * z_sum) / count` over the whole global batch, so accumulating micro-batches
+gives exactly the gradient of the full batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from xy_jax.sharding import LogicalSharding
+from xy_jax.train.state import TrainState
+
+LossSums = Callable[[nnx.Module, dict[str, jax.Array]], dict[str, jax.Array]]
+
+
+def split_microbatches(batch: dict[str, jax.Array], accum: int, sharding: LogicalSharding):
+  """[rows, ...] -> [accum, rows/accum, ...]; micro-batch k takes rows k, k+accum, ... so every
+  device keeps its own rows (no resharding)."""
+
+  def split(x):
+    x = x.reshape(x.shape[0] // accum, accum, *x.shape[1:]).swapaxes(0, 1)
+    return sharding.constrain(x, (None, "act_batch") + (None,) * (x.ndim - 2))
+
+  return jax.tree.map(split, batch)
+
+
+def make_train_step(graphdef: nnx.GraphDef, loss_sums: LossSums, tx: optax.GradientTransformation,
+                    lr_schedule: optax.Schedule, accum: int, z_loss: float,
+                    sharding: LogicalSharding) -> Callable[[TrainState, Any], tuple[TrainState, dict]]:
+
+  def objective(params, micro):
+    sums = loss_sums(nnx.merge(graphdef, params), micro)
+    return sums["nll_sum"] + z_loss * sums["z_sum"], sums
+
+  grad_fn = jax.value_and_grad(objective, has_aux=True)
+
+  def step(state: TrainState, batch: dict[str, jax.Array]):
+    micro = split_microbatches(batch, accum, sharding)
+
+    def accumulate(carry, mb):
+      grads, totals = carry
+      (_, sums), g = grad_fn(state.params, mb)
+      return (jax.tree.map(jnp.add, grads, g), jax.tree.map(jnp.add, totals, sums)), None
+
+    zeros = jax.tree.map(jnp.zeros_like, state.params)
+    first = jax.eval_shape(lambda: grad_fn(state.params, jax.tree.map(lambda x: x[0], micro))[0][1])
+    totals0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), first)
+    (grads, totals), _ = jax.lax.scan(accumulate, (zeros, totals0), micro)
+    count = jnp.maximum(totals["count"], 1.0)
+    grads = jax.tree.map(lambda g: g / count, grads)
+    loss = totals["nll_sum"] / count
+    grad_norm = optax.global_norm(grads)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+
+    ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+    keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)  # noqa: E731
+    new_state = TrainState(
+        step=state.step + 1,
+        params=keep(params, state.params),
+        opt_state=keep(opt_state, state.opt_state),
+        bad_streak=jnp.where(ok, 0, state.bad_streak + 1),
+        bad_total=state.bad_total + (~ok).astype(jnp.int32))
+    metrics = {"loss": loss, "grad_norm": grad_norm, "lr": lr_schedule(state.step),
+               "tokens": totals["count"], "skipped": (~ok).astype(jnp.int32),
+               "bad_streak": new_state.bad_streak}
+    if z_loss:
+      metrics["z_loss"] = totals["z_sum"] / count
+    for k, v in totals.items():  # stage-specific sums (e.g. SFT vs LM parts) pass through
+      if k not in ("nll_sum", "z_sum", "count"):
+        metrics[k] = v
+    return new_state, metrics
+
+  return step
+
+
+def make_eval_step(graphdef: nnx.GraphDef, loss_sums: LossSums):
+  def step(params, batch):
+    return loss_sums(nnx.merge(graphdef, params), batch)
+
+  return step
