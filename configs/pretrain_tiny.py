@@ -14,9 +14,9 @@ def get_config(arg=None):
   c.data.prepared_dir = "runs/data/pretrain_tiny"
   c.data.auto_prepare = True
   c.data.sources = {
-      "finance": {"paths": ["data/pretrain/finance.jsonl"], "weight": 0.5},
-      "reports": {"paths": ["data/pretrain/reports"], "weight": 0.3},
-      "general": {"paths": ["data/pretrain/general.txt"], "weight": 0.2},
+      "finance": {"paths": ("data/pretrain/finance.jsonl",), "weight": 0.5},
+      "reports": {"paths": ("data/pretrain/reports",), "weight": 0.3},
+      "general": {"paths": ("data/pretrain/general.txt",), "weight": 0.2},
   }
   c.data.buckets = (64, 128, 256)  # the 2k/4k/8k/16k ladder at CPU scale
   c.data.tokens_per_step = 2048

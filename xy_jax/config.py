@@ -28,7 +28,7 @@ def base_config() -> ConfigDict:
   c = ConfigDict()
   c.stage = "pretrain"
   c.seed = 0
-  c.model = model_config("tiny")
+  c.model = model_config("xuanyuan2_70b")  # defaults describe the XuanYuan2 recipe
   # Start from an HF directory or an xy_jax checkpoint instead of random weights (None: random).
   c.init_from_hf = ml_collections.config_dict.placeholder(str)
   c.init_from_checkpoint = ml_collections.config_dict.placeholder(str)
@@ -112,6 +112,7 @@ def validate(c: ConfigDict) -> ModelConfig:
   _field("data.eval_fraction", 0 <= d.eval_fraction < 1, f"{d.eval_fraction}: in [0, 1)")
   if d.eval_length is not None:
     _field("data.eval_length", d.eval_length in buckets, f"{d.eval_length} is not one of data.buckets")
+  _field("train.steps", c.train.steps > 0, "must be positive")
   o = c.optim
   _field("optim.schedule", o.schedule in SCHEDULES, f"{o.schedule!r} is not one of {SCHEDULES}")
   _field("optim.lr", o.lr > 0, f"{o.lr}: must be > 0")
@@ -120,7 +121,6 @@ def validate(c: ConfigDict) -> ModelConfig:
          f"{o.warmup_steps}: between 0 and train.steps={c.train.steps}")
   _field("optim.min_lr_ratio", 0 <= o.min_lr_ratio <= 1, f"{o.min_lr_ratio}: in [0, 1]")
   t = c.train
-  _field("train.steps", t.steps > 0, "must be positive")
   for name in ("log_every", "eval_every", "checkpoint_every", "keep_checkpoints", "max_bad_steps"):
     _field(f"train.{name}", t[name] > 0, "must be positive")
   _field("init_from_hf", not (c.init_from_hf and c.init_from_checkpoint),

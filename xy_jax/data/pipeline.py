@@ -5,7 +5,8 @@ its own rows:
   1. mixture: every source contributes rows until its share of the epoch's tokens reaches its
      weight (rows repeat for up-weighted sources, a random subset for down-weighted ones);
   2. the chosen rows of each bucket are shuffled and cut into batches of `tokens_per_step /
-     bucket_length` rows, so tokens per step stay constant;
+     bucket_length` rows, so tokens per step stay constant (a bucket's last batch is topped up
+     with empty rows that carry no loss, so no row is dropped);
   3. bucket choice per step: by default all batches of the epoch are shuffled together, which
      draws each step's bucket with probability proportional to the tokens the bucket has left;
      with explicit `bucket_weights` each step draws a bucket from those weights.
@@ -98,7 +99,9 @@ class EpochPlanner:
       rows = np.concatenate(chosen[b]) if chosen[b] else np.zeros((0, 2), np.int64)
       rows = rows[np.random.default_rng([self.seed, e, 1_000_003, b]).permutation(len(rows))]
       n = self.rows_per_step[b]
-      per_bucket[b] = [StepPlan(b, rows[i:i + n]) for i in range(0, len(rows) - n + 1, n)]
+      if len(rows) % n:  # the last batch is topped up with empty rows (no loss) so nothing is lost
+        rows = np.concatenate([rows, np.full((n - len(rows) % n, 2), -1, rows.dtype)])
+      per_bucket[b] = [StepPlan(b, rows[i:i + n]) for i in range(0, len(rows), n)]
       batches += per_bucket[b]
     rng = np.random.default_rng([self.seed, e, 2_000_003])
     if self.bucket_weights is None:
@@ -145,7 +148,8 @@ class StepBatches:
     plan = self.planner.step(int(step))
     per_process = len(plan.rows) // self.process_count
     mine = plan.rows[self.process_index * per_process:(self.process_index + 1) * per_process]
-    rows = [self.planner.sources[s].row(plan.bucket, int(r), self.pad_id) for s, r in mine.tolist()]
+    rows = [self.planner.sources[s].row(plan.bucket, r, self.pad_id) if s >= 0
+            else build_row([], plan.bucket, self.pad_id) for s, r in mine.tolist()]
     batch = {k: np.stack([row[k] for row in rows]) for k in rows[0]}
     batch["source"] = mine[:, 0].astype(np.int32)
     batch["bucket"] = np.asarray(plan.bucket, np.int32)

@@ -93,7 +93,7 @@ def prepare_source(name: str, patterns: Sequence[str] | str, out_root: str, toke
                    workers: int | None = None, progress: Callable[[int, int], None] | None = None,
                    on_file: Callable[[str], None] = lambda _: None) -> dict:
   """Tokenize every document of a source into `out_root/name`. Returns the meta dict."""
-  files = expand_paths(patterns, f"sources.{name}.paths")
+  files = expand_paths(patterns, f"data.sources.{name}.paths")
   out = os.path.join(out_root, name)
   os.makedirs(out, exist_ok=True)
   dtype = np.uint16 if tokenizer.vocab_size < 2**16 else np.uint32

@@ -232,9 +232,15 @@ def run(cfg: ConfigDict, workdir: str, log=print) -> RunResult:
           f"{cfg.train.max_bad_steps}); those updates were skipped. Last finite loss: {last_loss}. "
           f"Lower optim.lr, raise optim.warmup_steps or check the data")
 
+  saved_step = start
+
   def save(step: int, metrics: dict | None = None, force: bool = False):
+    nonlocal saved_step
+    if step == saved_step:
+      return
     ckpt.save(step, state.params, train_item(state), iterator.get_state(), meta,
               metrics=metrics, force=force)
+    saved_step = step
 
   step = start
   try:

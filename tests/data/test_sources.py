@@ -1,0 +1,57 @@
+"""Reading sources: bad records are counted and reported with file and line, never fatal."""
+
+import os
+
+import pytest
+
+from xy_jax.data.prepared import PreparedSource, prepare_source
+from xy_jax.data.sources import SkipReport, expand_paths, read_documents
+from xy_jax.data.tokenizer import load_tokenizer
+from xy_jax.models.model_config import ConfigError
+
+
+def test_bad_records_are_skipped_with_file_and_line(tmp_path):
+  bad = tmp_path / "mixed.jsonl"
+  bad.write_bytes(b'{"text": "good one"}\n{broken json\n{"text": ""}\n'
+                  b'{"title": "no text"}\n{"text": "bad \xff\xfe utf8"}\n\n{"text": "good two"}\n')
+  report = SkipReport()
+  docs = list(read_documents(str(bad), report))
+  assert docs == ["good one", "good two"]
+  assert report.counts == {"malformed JSON": 1, "empty document": 1, 'no "text" string field': 1,
+                           "invalid UTF-8": 1}
+  assert f"{bad}:2: malformed JSON" in report.examples
+  assert f"{bad}:5: invalid UTF-8" in report.examples
+
+
+def test_unreadable_file_is_reported(tmp_path):
+  locked = tmp_path / "locked.txt"
+  locked.write_text("secret\n")
+  os.chmod(locked, 0)
+  report = SkipReport()
+  docs = list(read_documents(str(locked), report))
+  if os.geteuid() == 0:  # root reads anything; simulate with a directory instead
+    docs = list(read_documents(str(tmp_path), report))
+  assert docs == [] or docs == ["secret"]
+  assert report.total == 1 and "unreadable file" in report.examples[-1]
+
+
+def test_paths_globs_and_directories(tmp_path):
+  (tmp_path / "d" / "sub").mkdir(parents=True)
+  for name in ("d/a.txt", "d/sub/b.jsonl", "d/ignore.bin", "c.txt"):
+    (tmp_path / name).write_text("x\n")
+  files = expand_paths([str(tmp_path / "d"), str(tmp_path / "*.txt")], "data.sources.s.paths")
+  assert [os.path.relpath(f, tmp_path) for f in files] == ["c.txt", "d/a.txt", "d/sub/b.jsonl"]
+  with pytest.raises(ConfigError, match=r"data.sources.s.paths='.*nope.txt': no such file"):
+    expand_paths([str(tmp_path / "nope.txt")], "data.sources.s.paths")
+  with pytest.raises(ConfigError, match="the glob matches no file"):
+    expand_paths([str(tmp_path / "*.parquet")], "data.sources.s.paths")
+
+
+def test_prepare_source_counts_and_tokens(tmp_path):
+  tok = load_tokenizer(None)
+  src = tmp_path / "s.jsonl"
+  src.write_bytes(b'{"text": "\xe5\xb8\x82\xe7\x9b\x88\xe7\x8e\x87"}\n{oops\n{"text": "The river."}\n')
+  meta = prepare_source("s", [str(src)], str(tmp_path / "out"), tok, workers=2)
+  assert meta["n_docs"] == 2 and meta["skipped"] == {"malformed JSON": 1}
+  prepared = PreparedSource.open(str(tmp_path / "out"), "s")
+  assert prepared.slice(1, 0, int(prepared.lengths()[1])).tolist() == tok.encode("The river.", True, True)
