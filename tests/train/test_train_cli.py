@@ -10,21 +10,9 @@ import numpy as np
 import pytest
 
 from tests.train.train_helpers import ROOT, env, final_params, losses, run_train, train_cmd
-from xy_jax.data.prepared import prepare_source
-from xy_jax.data.tokenizer import load_tokenizer
 
 SHORT = ("--config.train.steps=20", "--config.train.log_every=1", "--config.train.checkpoint_every=5",
          "--config.train.eval_every=10", "--config.optim.warmup_steps=5")
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory):
-  root = str(tmp_path_factory.mktemp("prepared"))
-  tok = load_tokenizer(None)
-  for name, path in (("finance", "data/pretrain/finance.jsonl"), ("reports", "data/pretrain/reports"),
-                     ("general", "data/pretrain/general.txt")):
-    prepare_source(name, [os.path.join(ROOT, path)], root, tok, workers=2)
-  return root
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +63,7 @@ def test_sigterm_saves_and_resume_is_exact(tmp_path, prepared, straight):
   assert 10 <= stopped_at < 20
   resumed = run_train(workdir, prepared, *SHORT)
   assert resumed.returncode == 0, resumed.stderr[-3000:]
-  assert f"resumed from" in resumed.stderr
+  assert "resumed from" in resumed.stderr
   _assert_same_run(straight, workdir)
 
 

@@ -9,33 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import os
 import signal
 import time
-from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 from jax.experimental import multihost_utils
-from jax.sharding import NamedSharding
 from ml_collections import ConfigDict
 
 from xy_jax import checkpoint
-from xy_jax.config import validate
 from xy_jax.data.pipeline import train_iterator
-from xy_jax.data.tokenizer import load_tokenizer
-from xy_jax.models.factory import abstract_model, init_model, state_shardings
-from xy_jax.models.model_config import ConfigError, ModelConfig
-from xy_jax.sharding import LogicalSharding, make_mesh
-from xy_jax.train import pretrain
 from xy_jax.train.metrics import MetricsWriter, Progress
-from xy_jax.train.optim import optimizer
-from xy_jax.train.state import TrainState, state_shardings as train_state_shardings
-from xy_jax.train.step import make_eval_step, make_train_step
-
-STAGE_BUILDERS = {"pretrain": pretrain.build}
+from xy_jax.train.setup import setup
+from xy_jax.train.state import TrainState
 
 
 class TrainingError(RuntimeError):
@@ -71,75 +59,18 @@ class _Preemption:
       signal.signal(s, h)
 
 
-def _initial_params(cfg: ConfigDict, model_cfg: ModelConfig, stage_cls, sharding, log):
-  if cfg.init_from_hf:
-    from xy_jax.convert.hf import load_hf
-    numerics = {k: getattr(model_cfg, k) for k in ("dtype", "param_dtype", "scan_layers",
-                                                   "remat_policy", "attention_impl")}
-    param_dtype = numerics.pop("param_dtype")
-    src_cfg, model = load_hf(cfg.init_from_hf, sharding, "causal_lm", param_dtype, log=log, **numerics)
-    return src_cfg, nnx.to_pure_dict(nnx.state(model))
-  if cfg.init_from_checkpoint:
-    from xy_jax.models.loading import load_checkpoint
-    numerics = {k: getattr(model_cfg, k) for k in ("dtype", "scan_layers", "remat_policy",
-                                                   "attention_impl")}
-    loaded = load_checkpoint(cfg.init_from_checkpoint, sharding, **numerics)
-    return loaded.cfg, nnx.to_pure_dict(nnx.state(loaded.model))
-  model = init_model(stage_cls, model_cfg, sharding, seed=cfg.seed)
-  return model_cfg, nnx.to_pure_dict(nnx.state(model))
-
-
-def _source_model_config(cfg: ConfigDict, model_cfg: ModelConfig) -> ModelConfig:
-  """The model shape when starting from HF weights or a checkpoint is theirs, not the config's."""
-  if cfg.init_from_hf:
-    from xy_jax.convert.hf_config import model_config_from_hf
-    return model_config_from_hf(os.path.join(cfg.init_from_hf, "config.json"),
-                                **{k: getattr(model_cfg, k) for k in ("dtype", "param_dtype",
-                                   "scan_layers", "remat_policy", "attention_impl")})
-  if cfg.init_from_checkpoint:
-    meta = checkpoint.load_meta(cfg.init_from_checkpoint)
-    src = checkpoint.model_config_from_meta(meta, cfg.init_from_checkpoint)
-    return src.replace(**{k: getattr(model_cfg, k) for k in ("dtype", "scan_layers", "remat_policy",
-                                                            "attention_impl")})
-  return model_cfg
-
-
 def run(cfg: ConfigDict, workdir: str, log=print) -> RunResult:
-  model_cfg = validate(cfg)
   is_main = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
-
-  # --- mesh, tokenizer, stage ------------------------------------------------------------------
-  mesh = make_mesh(cfg.mesh)
-  sharding = LogicalSharding(mesh)
-  dp_size = mesh.shape["data"] * mesh.shape["fsdp"]
-  tok = load_tokenizer(cfg.data.tokenizer)
-  model_cfg = _source_model_config(cfg, model_cfg)
-  if tok.vocab_size > model_cfg.vocab_size:
-    raise ConfigError(f"data.tokenizer: {tok.vocab_size} pieces exceed model.vocab_size="
-                      f"{model_cfg.vocab_size}")
-  stage = STAGE_BUILDERS[cfg.stage](cfg, model_cfg, tok, dp_size, log)
-  log(f"{stage.name}: {model_cfg.param_count() / 1e6:.2f}M params on mesh {dict(mesh.shape)} "
-      f"({jax.device_count()} devices, {jax.process_count()} processes)")
-  for line in stage.summary:
-    log(line)
-
-  # --- abstract state and shardings ------------------------------------------------------------
-  graphdef, abs_model_state = abstract_model(stage.model_cls, model_cfg, sharding)
-  param_sh = nnx.to_pure_dict(state_shardings(abs_model_state, sharding))
-  abs_params = checkpoint.abstract_pure_params(abs_model_state, None)
-  tx, lr_schedule = optimizer(cfg.optim, cfg.train.steps)
-  abs_state = jax.eval_shape(lambda p: TrainState.create(p, tx), abs_params)
-  st_sh = train_state_shardings(abs_state, param_sh, tx, mesh)
-  with_sh = lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s)  # noqa: E731
-  abs_state_sh = jax.tree.map(with_sh, abs_state, st_sh)
+  rs = setup(cfg, log)
+  stage, tok = rs.stage, rs.tokenizer
 
   # --- restore or create -----------------------------------------------------------------------
   ckpt = checkpoint.TrainCheckpointer(os.path.join(workdir, "checkpoints"), cfg.train.keep_checkpoints,
                                       cfg.train.keep_best, cfg.train.async_checkpointing, log)
   train_item = lambda s: {"opt_state": s.opt_state, "step": s.step,  # noqa: E731
                           "bad_streak": s.bad_streak, "bad_total": s.bad_total}
-  restored = ckpt.restore_latest(abs_state_sh.params, train_item(abs_state_sh))
+  restored = ckpt.restore_latest(rs.abstract_state.params, train_item(rs.abstract_state))
   data_state = None
   if restored is not None:
     start, params, train, data_state, meta = restored
@@ -151,31 +82,14 @@ def run(cfg: ConfigDict, workdir: str, log=print) -> RunResult:
       log(f"mixture weights changed at step {start}: {old_mix} -> {new_mix}")
   else:
     start = 0
-    model_cfg, params = _initial_params(cfg, model_cfg, stage.model_cls, sharding, log)
-    state = jax.jit(lambda p: TrainState.create(p, tx), out_shardings=st_sh)(params)
-
-  # --- compiled steps --------------------------------------------------------------------------
-  batch_sh = NamedSharding(mesh, sharding.spec(("act_batch",)))
-  train_step = jax.jit(
-      make_train_step(graphdef, stage.loss_sums, tx, lr_schedule, cfg.optim.grad_accum,
-                      cfg.optim.z_loss, sharding),
-      donate_argnums=0, out_shardings=(st_sh, None))
-  eval_step = jax.jit(make_eval_step(graphdef, stage.loss_sums))
-
-  def to_device(batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
-    return {k: jax.make_array_from_process_local_data(batch_sh, v) for k, v in batch.items()}
-
-  def local_rows(batch):
-    n = len(next(iter(batch.values()))) // jax.process_count()
-    lo = jax.process_index() * n
-    return {k: v[lo:lo + n] for k, v in batch.items()}
+    state = rs.init_state(log)
 
   def evaluate() -> dict[str, float]:
     out, nll, count = {}, 0.0, 0.0
     for name, batches in stage.eval_sets.items():
       s_nll = s_count = 0.0
       for b in batches:
-        sums = jax.device_get(eval_step(state.params, to_device(local_rows(b))))
+        sums = jax.device_get(rs.eval_step(state.params, rs.to_device(rs.local_rows(b))))
         s_nll += float(sums["nll_sum"])
         s_count += float(sums["count"])
       if s_count:
@@ -185,10 +99,10 @@ def run(cfg: ConfigDict, workdir: str, log=print) -> RunResult:
       out["eval_loss"] = nll / count
     return out
 
-  meta = {"model": model_cfg.to_dict(), "kind": stage.kind, "stage": stage.name,
+  meta = {"model": rs.model_cfg.to_dict(), "kind": stage.kind, "stage": stage.name,
           "stage_meta": stage.meta, "config": json.loads(cfg.to_json_best_effort())}
   if is_main and tok.model_file:
-    import shutil
+
     os.makedirs(ckpt.directory, exist_ok=True)
     shutil.copyfile(tok.model_file, os.path.join(ckpt.directory, checkpoint.TOKENIZER_FILE))
 
@@ -249,7 +163,7 @@ def run(cfg: ConfigDict, workdir: str, log=print) -> RunResult:
       bucket = int(batch.pop("bucket"))
       row_tokens = int(batch["tokens"].size) * jax.process_count()
       batch.pop("source", None)
-      state, metrics = train_step(state, to_device(batch))
+      state, metrics = rs.train_step(state, rs.to_device(batch))
       step += 1
       pending.append((step, bucket, row_tokens, metrics))
       last = step == cfg.train.steps

@@ -1,0 +1,135 @@
+"""Everything a run needs before its first step, shared by training, benchmarks and planning.
+
+`setup` validates the config, builds the mesh, tokenizer and stage, derives abstract state and
+shardings, and jits the train and eval steps. It allocates no parameters: `init_state` does that
+(sharded from birth), and the loop may instead restore a checkpoint into `abstract_state`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Callable
+
+import jax
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding
+from ml_collections import ConfigDict
+
+from xy_jax import checkpoint
+from xy_jax.config import validate
+from xy_jax.data.tokenizer import Tokenizer, load_tokenizer
+from xy_jax.models.factory import abstract_model, init_model, state_shardings
+from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.sharding import LogicalSharding, make_mesh
+from xy_jax.train import pretrain
+from xy_jax.train.optim import optimizer
+from xy_jax.train.stage import Stage
+from xy_jax.train.state import TrainState, state_shardings as train_state_shardings
+from xy_jax.train.step import make_eval_step, make_train_step
+
+STAGE_BUILDERS = {"pretrain": pretrain.build}
+
+
+def _initial_params(cfg: ConfigDict, model_cfg: ModelConfig, stage_cls, sharding, log):
+  if cfg.init_from_hf:
+    from xy_jax.convert.hf import load_hf
+    numerics = {k: getattr(model_cfg, k) for k in ("dtype", "param_dtype", "scan_layers",
+                                                   "remat_policy", "attention_impl")}
+    param_dtype = numerics.pop("param_dtype")
+    src_cfg, model = load_hf(cfg.init_from_hf, sharding, "causal_lm", param_dtype, log=log, **numerics)
+    return src_cfg, nnx.to_pure_dict(nnx.state(model))
+  if cfg.init_from_checkpoint:
+    from xy_jax.models.loading import load_checkpoint
+    numerics = {k: getattr(model_cfg, k) for k in ("dtype", "scan_layers", "remat_policy",
+                                                   "attention_impl")}
+    loaded = load_checkpoint(cfg.init_from_checkpoint, sharding, **numerics)
+    return loaded.cfg, nnx.to_pure_dict(nnx.state(loaded.model))
+  model = init_model(stage_cls, model_cfg, sharding, seed=cfg.seed)
+  return model_cfg, nnx.to_pure_dict(nnx.state(model))
+
+
+def _source_model_config(cfg: ConfigDict, model_cfg: ModelConfig) -> ModelConfig:
+  """The model shape when starting from HF weights or a checkpoint is theirs, not the config's."""
+  if cfg.init_from_hf:
+    from xy_jax.convert.hf_config import model_config_from_hf
+    return model_config_from_hf(os.path.join(cfg.init_from_hf, "config.json"),
+                                **{k: getattr(model_cfg, k) for k in ("dtype", "param_dtype",
+                                   "scan_layers", "remat_policy", "attention_impl")})
+  if cfg.init_from_checkpoint:
+    meta = checkpoint.load_meta(cfg.init_from_checkpoint)
+    src = checkpoint.model_config_from_meta(meta, cfg.init_from_checkpoint)
+    return src.replace(**{k: getattr(model_cfg, k) for k in ("dtype", "scan_layers", "remat_policy",
+                                                            "attention_impl")})
+  return model_cfg
+
+
+@dataclasses.dataclass
+class RunSetup:
+  cfg: ConfigDict
+  model_cfg: ModelConfig
+  mesh: Mesh
+  sharding: LogicalSharding
+  tokenizer: Tokenizer
+  stage: Stage
+  graphdef: Any
+  tx: Any
+  lr_schedule: Callable
+  state_shardings: TrainState
+  abstract_state: TrainState  # ShapeDtypeStructs with shardings
+  train_step: Callable  # jitted, donates the state
+  eval_step: Callable
+  batch_sharding: NamedSharding
+
+  def init_state(self, log=print) -> TrainState:
+    """Fresh state: random init, or weights from init_from_hf / init_from_checkpoint."""
+    self.model_cfg, params = _initial_params(self.cfg, self.model_cfg, self.stage.model_cls,
+                                             self.sharding, log)
+    return jax.jit(lambda p: TrainState.create(p, self.tx), out_shardings=self.state_shardings)(params)
+
+  def to_device(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
+    """This process's rows -> global arrays sharded over the batch axes."""
+    return {k: jax.make_array_from_process_local_data(self.batch_sharding, v) for k, v in batch.items()}
+
+  @staticmethod
+  def local_rows(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """This process's share of a global batch held by every process."""
+    n = len(next(iter(batch.values()))) // jax.process_count()
+    lo = jax.process_index() * n
+    return {k: v[lo:lo + n] for k, v in batch.items()}
+
+
+def setup(cfg: ConfigDict, log=print) -> RunSetup:
+  model_cfg = validate(cfg)
+  mesh = make_mesh(cfg.mesh)
+  sharding = LogicalSharding(mesh)
+  dp_size = mesh.shape["data"] * mesh.shape["fsdp"]
+  tok = load_tokenizer(cfg.data.tokenizer)
+  model_cfg = _source_model_config(cfg, model_cfg)
+  if tok.vocab_size > model_cfg.vocab_size:
+    raise ConfigError(f"data.tokenizer: {tok.vocab_size} pieces exceed model.vocab_size="
+                      f"{model_cfg.vocab_size}")
+  stage = STAGE_BUILDERS[cfg.stage](cfg, model_cfg, tok, dp_size, log)
+  log(f"{stage.name}: {model_cfg.param_count() / 1e6:.2f}M params on mesh {dict(mesh.shape)} "
+      f"({jax.device_count()} devices, {jax.process_count()} processes)")
+  for line in stage.summary:
+    log(line)
+
+  graphdef, abs_model_state = abstract_model(stage.model_cls, model_cfg, sharding)
+  param_sh = nnx.to_pure_dict(state_shardings(abs_model_state, sharding))
+  abs_params = checkpoint.abstract_pure_params(abs_model_state, None)
+  tx, lr_schedule = optimizer(cfg.optim, cfg.train.steps)
+  abs_state = jax.eval_shape(lambda p: TrainState.create(p, tx), abs_params)
+  st_sh = train_state_shardings(abs_state, param_sh, tx, mesh)
+  with_sh = lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s)  # noqa: E731
+  train_step = jax.jit(
+      make_train_step(graphdef, stage.loss_sums, tx, lr_schedule, cfg.optim.grad_accum,
+                      cfg.optim.z_loss, sharding),
+      donate_argnums=0, out_shardings=(st_sh, None))
+  return RunSetup(
+      cfg=cfg, model_cfg=model_cfg, mesh=mesh, sharding=sharding, tokenizer=tok, stage=stage,
+      graphdef=graphdef, tx=tx, lr_schedule=lr_schedule, state_shardings=st_sh,
+      abstract_state=jax.tree.map(with_sh, abs_state, st_sh), train_step=train_step,
+      eval_step=jax.jit(make_eval_step(graphdef, stage.loss_sums)),
+      batch_sharding=NamedSharding(mesh, sharding.spec(("act_batch",))))
