@@ -19,3 +19,17 @@ jax.config.update("jax_default_matmul_precision", "highest")
 def one_device_sharding():
   from xy_jax.sharding import LogicalSharding, make_mesh
   return LogicalSharding(make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1]))
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory):
+  """The shipped pretraining corpus, tokenized once per test session."""
+  from xy_jax.data.prepared import prepare_source
+  from xy_jax.data.tokenizer import load_tokenizer
+  root_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  out = str(tmp_path_factory.mktemp("prepared"))
+  tok = load_tokenizer(None)
+  for name, path in (("finance", "data/pretrain/finance.jsonl"), ("reports", "data/pretrain/reports"),
+                     ("general", "data/pretrain/general.txt")):
+    prepare_source(name, [os.path.join(root_dir, path)], out, tok, workers=2)
+  return out

@@ -1,0 +1,48 @@
+"""PNG plots of a run: loss curves and the bucket mix (matplotlib, headless)."""
+
+from __future__ import annotations
+
+import collections
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def read_metrics(path: str) -> list[dict]:
+  with open(path, encoding="utf-8") as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def plot_training(metrics_path: str, png: str, title: str = "training") -> None:
+  """Train loss per step, eval losses per source, and the steps each bucket was drawn."""
+  records = read_metrics(metrics_path)
+  last = {}
+  for r in records:  # a re-run step keeps its last record
+    last.setdefault(r["step"], {}).update(r)
+  steps = sorted(s for s, r in last.items() if r.get("loss") is not None)
+  evals = sorted(s for s, r in last.items() if "eval_loss" in r)
+  buckets = collections.Counter(last[s]["bucket"] for s in steps if "bucket" in last[s])
+
+  fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [2.2, 1]})
+  ax1.plot(steps, [last[s]["loss"] for s in steps], lw=1, label="train loss")
+  eval_keys = sorted({k for s in evals for k in last[s] if k.startswith("eval/loss/")})
+  for k in eval_keys:
+    xs = [s for s in evals if k in last[s]]
+    ax1.plot(xs, [last[s][k] for s in xs], marker="o", ms=3, label=k.removeprefix("eval/loss/"))
+  ax1.set_xlabel("step")
+  ax1.set_ylabel("loss (nats/token)")
+  ax1.set_title(title)
+  ax1.legend(fontsize=8)
+  ax1.grid(alpha=0.3)
+  if buckets:
+    keys = sorted(buckets)
+    ax2.bar([str(k) for k in keys], [buckets[k] for k in keys], color="tab:green")
+    ax2.set_xlabel("bucket (row length)")
+    ax2.set_ylabel("steps")
+    ax2.set_title("bucket mix")
+  fig.tight_layout()
+  fig.savefig(png, dpi=110)
+  plt.close(fig)
