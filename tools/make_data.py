@@ -5,6 +5,8 @@
 data/pretrain/finance.jsonl   short finance items ({"text": ...} per line)
 data/pretrain/reports/*.txt   long multi-paragraph reports (one document per line), a directory source
 data/pretrain/general.txt     general text, one document per line
+data/sft/finance_qa.jsonl     SFT conversations (both the "conversations" and prompt/response forms)
+data/preference/pairs.jsonl   preference pairs {"prompt", "chosen", "rejected"}
 """
 
 import json
@@ -12,7 +14,7 @@ import os
 
 from absl import app, flags
 
-from xy_jax.data.synthetic_text import pretraining_sources
+from xy_jax.data.synthetic_text import preference_pairs, pretraining_sources, sft_conversations
 
 _OUT = flags.DEFINE_string("out", "data", "output directory")
 
@@ -32,6 +34,14 @@ def main(argv):
   with open(os.path.join(pre, "general.txt"), "w", encoding="utf-8") as f:
     f.write("\n".join(src["general"]) + "\n")
   print(f"wrote {pre}: " + ", ".join(f"{k} {len(v)} docs" for k, v in src.items()))
+  for sub, name, records in (("sft", "finance_qa.jsonl", sft_conversations()),
+                             ("preference", "pairs.jsonl", preference_pairs())):
+    os.makedirs(os.path.join(_OUT.value, sub), exist_ok=True)
+    path = os.path.join(_OUT.value, sub, name)
+    with open(path, "w", encoding="utf-8") as f:
+      for r in records:
+        f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    print(f"wrote {path}: {len(records)} records")
 
 
 if __name__ == "__main__":

@@ -17,10 +17,12 @@ from ml_collections import config_flags
 
 from xy_jax import cli
 from xy_jax.data.prepared import prepare_source
+from xy_jax.train.pretrain import prepare_configured_source
 from xy_jax.data.tokenizer import load_tokenizer
 from xy_jax.models.model_config import ConfigError
 
-config_flags.DEFINE_config_file("config", None, "training config whose data.sources to prepare")
+config_flags.DEFINE_config_file("config", None, "training config whose data.sources to prepare",
+                                lock_config=False)
 flags.DEFINE_multi_string("source", [], "NAME=PATH[,PATH...] (paths, globs or directories)")
 flags.DEFINE_string("tokenizer", None, "tokenizer.model (default: the config's, else the shipped one)")
 flags.DEFINE_string("out", None, "output directory (default: the config's data.prepared_dir)")
@@ -59,8 +61,12 @@ def main(argv):
                        f"{tokens / dt:,.0f} tok/s")
       sys.stderr.flush()
 
-    meta = prepare_source(name, paths, out, tok, FLAGS.workers, progress,
-                          on_file=lambda p: cli.log(f"\nreading {p}"))
+    if cfg is not None and not FLAGS.source:
+      cfg.data.prepared_dir = out
+      meta = prepare_configured_source(cfg, name, tok)
+    else:
+      meta = prepare_source(name, paths, out, tok, FLAGS.workers, progress,
+                            on_file=lambda p: cli.log(f"\nreading {p}"))
     sys.stderr.write("\n")
     skipped = sum(meta["skipped"].values())
     print(f"{name}: {meta['n_docs']} documents, {meta['n_tokens']} tokens -> "

@@ -13,7 +13,7 @@ from ml_collections import ConfigDict
 from xy_jax.models.model_config import ConfigError, ModelConfig
 from xy_jax.models.presets import get_preset
 
-STAGES = ("pretrain",)
+STAGES = ("pretrain", "sft", "reward")
 SCHEDULES = ("cosine", "linear", "constant")
 
 
@@ -47,6 +47,10 @@ def base_config() -> ConfigDict:
   c.data.eval_rows = 64
   c.data.eval_length = ml_collections.config_dict.placeholder(int)  # None: smallest bucket
   c.data.prefetch = 2
+
+  c.sft = ConfigDict()
+  c.sft.system = ml_collections.config_dict.placeholder(str)  # system message (70B style)
+  c.sft.truncation = "drop_rounds"  # or "skip": conversations longer than the row
 
   c.optim = ConfigDict()
   c.optim.lr = 3e-4
@@ -109,6 +113,11 @@ def validate(c: ConfigDict) -> ModelConfig:
     _field(f"data.sources.{name}.paths", "paths" in src and len(src.paths) > 0, "missing or empty")
     _field(f"data.sources.{name}.weight", src.get("weight", 1.0) >= 0, "must be >= 0")
   _field("data.sources", sum(s.get("weight", 1.0) for s in d.sources.values()) > 0, "all weights are 0")
+  for name, src in d.sources.items():
+    _field(f"data.sources.{name}.format", src.get("format", "text") in ("text", "sft", "preference"),
+           f"{src.get('format')!r} is not 'text', 'sft' or 'preference'")
+  _field("sft.truncation", c.sft.truncation in ("drop_rounds", "skip"),
+         f"{c.sft.truncation!r} is not 'drop_rounds' or 'skip'")
   _field("data.eval_fraction", 0 <= d.eval_fraction < 1, f"{d.eval_fraction}: in [0, 1)")
   if d.eval_length is not None:
     _field("data.eval_length", d.eval_length in buckets, f"{d.eval_length} is not one of data.buckets")

@@ -111,10 +111,14 @@ def load_hf(hf_dir: str, sharding: LogicalSharding, kind: str = "causal_lm",
 
 def import_hf(hf_dir: str, out: str, sharding: LogicalSharding, param_dtype: str = "float32",
               allow_torch_bin: bool = False, overwrite: bool = False, log: Log = print) -> ModelConfig:
-  """HF directory -> orbax checkpoint (step 0) with the tokenizer alongside."""
+  """HF directory -> orbax checkpoint (step 0) with the tokenizer alongside.
+
+  `LlamaForCausalLM` imports as a causal LM, `LlamaForSequenceClassification` as a reward model.
+  """
   tok_file = os.path.join(hf_dir, checkpoint.TOKENIZER_FILE)
-  cfg, model = load_hf(hf_dir, sharding, "causal_lm", param_dtype, allow_torch_bin, log)
-  meta = {"model": cfg.to_dict(), "kind": "causal_lm", "stage": "import",
+  kind = hf_config.model_kind(os.path.join(hf_dir, "config.json"))
+  cfg, model = load_hf(hf_dir, sharding, kind, param_dtype, allow_torch_bin, log)
+  meta = {"model": cfg.to_dict(), "kind": kind, "stage": "import",
           "source": os.path.abspath(hf_dir),
           "source_dtype": hf_config.source_dtype(os.path.join(hf_dir, "config.json"))}
   if not os.path.isfile(tok_file):

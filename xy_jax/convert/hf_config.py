@@ -12,7 +12,17 @@ from xy_jax.models.model_config import ConfigError, ModelConfig
 # The model card's sampling defaults.
 GENERATION_DEFAULTS = {"do_sample": True, "temperature": 0.7, "top_p": 0.95, "max_new_tokens": 256}
 
-ARCHITECTURES = {"causal_lm": "LlamaForCausalLM"}
+ARCHITECTURES = {"causal_lm": "LlamaForCausalLM", "reward": "LlamaForSequenceClassification"}
+
+
+def model_kind(path: str) -> str:
+  """causal_lm or reward, from config.json's `architectures`."""
+  archs = read_json(path).get("architectures") or ["LlamaForCausalLM"]
+  for kind, arch in ARCHITECTURES.items():
+    if arch in archs:
+      return kind
+  raise ConversionError(f"{path}: architectures={archs}; expected LlamaForCausalLM or "
+                        f"LlamaForSequenceClassification")
 
 
 class ConversionError(RuntimeError):
@@ -125,6 +135,8 @@ def model_config_to_hf(cfg: ModelConfig, kind: str, dtype: str) -> dict[str, Any
       "use_cache": True,
       "torch_dtype": dtype,
   }
+  if kind == "reward":
+    out.update(num_labels=1, id2label={"0": "LABEL_0"}, label2id={"LABEL_0": 0})
   return out
 
 

@@ -24,7 +24,7 @@ LAYER_PREFIX = "model.layers."
 _IN_DIMS = {
     "q_proj.weight": 1, "k_proj.weight": 1, "v_proj.weight": 1, "o_proj.weight": 2,
     "gate_proj.weight": 1, "up_proj.weight": 1, "down_proj.weight": 1,
-    "lm_head.weight": 1, "embed_tokens.weight": None,
+    "lm_head.weight": 1, "score.weight": 1, "embed_tokens.weight": None,
     "input_layernorm.weight": None, "post_attention_layernorm.weight": None, "norm.weight": None,
 }
 

@@ -87,11 +87,13 @@ def pack(lengths: np.ndarray, buckets=DEFAULT_BUCKETS) -> dict[int, PackedRows]:
   return out
 
 
-def build_row(pieces: list[tuple[np.ndarray, int]], length: int, pad_id: int) -> dict[str, np.ndarray]:
-  """One packed row from (token slice, segment number) pieces.
+def build_row(pieces: list[np.ndarray], length: int, pad_id: int,
+              targets: list[np.ndarray | None] | None = None) -> dict[str, np.ndarray]:
+  """One packed row from token slices (one segment each).
 
   `loss_mask[t]` is 1 where position t predicts token t+1 of the same document: padding and each
-  document's last token (whose successor belongs to another document) carry no loss.
+  document's last token (whose successor belongs to another document) carry no loss. With
+  `targets` (SFT), only positions whose next token is a target (an answer token) carry loss.
   """
   tokens = np.full(length, pad_id, np.int32)
   segment_ids = np.zeros(length, np.int32)
@@ -107,6 +109,13 @@ def build_row(pieces: list[tuple[np.ndarray, int]], length: int, pad_id: int) ->
     raise ValueError(f"row overflow: {offset} tokens in a {length}-token row")
   loss_mask = np.zeros(length, np.int32)
   loss_mask[:-1] = (segment_ids[:-1] > 0) & (segment_ids[:-1] == segment_ids[1:])
+  if targets is not None:
+    is_target = np.zeros(length, np.int32)
+    offset = 0
+    for ids, tgt in zip(pieces, targets):
+      is_target[offset:offset + len(ids)] = 1 if tgt is None else tgt
+      offset += len(ids)
+    loss_mask[:-1] &= is_target[1:]
   return {"tokens": tokens, "segment_ids": segment_ids, "positions": positions, "loss_mask": loss_mask}
 
 

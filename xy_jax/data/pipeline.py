@@ -53,9 +53,10 @@ class SourceRows:
     self.packed: dict[int, PackedRows] = pack(lengths[self.doc_ids], buckets)
 
   def row(self, bucket: int, index: int, pad_id: int) -> dict[str, np.ndarray]:
-    rows = self.packed[bucket]
-    pieces = [self.source.slice(int(self.doc_ids[d]), s, n) for d, s, n in rows.pieces(index)]
-    return build_row(pieces, bucket, pad_id)
+    spans = [(int(self.doc_ids[d]), s, n) for d, s, n in self.packed[bucket].pieces(index)]
+    pieces = [self.source.slice(*span) for span in spans]
+    targets = None if self.source.targets is None else [self.source.target_slice(*s) for s in spans]
+    return build_row(pieces, bucket, pad_id, targets)
 
 
 class EpochPlanner:
@@ -167,7 +168,7 @@ def eval_batches(sources: Sequence[SourceRows], length: int, rows_per_batch: int
                  pad_id: int) -> dict[str, list[dict[str, np.ndarray]]]:
   """Held-out rows of each source, packed at one length, in fixed batches (for per-source loss)."""
   out = {}
-  for src in sources:
+  for index, src in enumerate(sources):
     packed = src.packed[length]
     n = min(packed.num_rows, max_rows)
     rows = [src.row(length, r, pad_id) for r in range(n)]
@@ -177,5 +178,7 @@ def eval_batches(sources: Sequence[SourceRows], length: int, rows_per_batch: int
       while len(chunk) < rows_per_batch:  # pad the last batch with empty rows (no loss)
         chunk.append({k: np.zeros_like(v) for k, v in rows[0].items()})
       batches.append({k: np.stack([r[k] for r in chunk]) for k in chunk[0]})
+    for batch in batches:
+      batch["source"] = np.full(rows_per_batch, index, np.int32)
     out[src.source.name] = batches
   return out

@@ -38,6 +38,7 @@ class PreparedSource:
   tokens: np.ndarray  # memmap
   offsets: np.ndarray
   meta: dict
+  targets: np.ndarray | None = None  # SFT sources: 1 on answer tokens (memmap, uint8)
 
   @classmethod
   def open(cls, root: str, name: str) -> "PreparedSource":
@@ -49,7 +50,9 @@ class PreparedSource:
       meta = json.load(f)
     tokens = np.memmap(os.path.join(d, "tokens.bin"), dtype=meta["dtype"], mode="r")
     offsets = np.load(os.path.join(d, "offsets.npy"), mmap_mode="r")
-    return cls(name, tokens, offsets, meta)
+    targets_path = os.path.join(d, "targets.bin")
+    targets = np.memmap(targets_path, dtype=np.uint8, mode="r") if os.path.isfile(targets_path) else None
+    return cls(name, tokens, offsets, meta, targets)
 
   @property
   def num_docs(self) -> int:
@@ -61,6 +64,12 @@ class PreparedSource:
   def slice(self, doc: int, start: int, length: int) -> np.ndarray:
     base = int(self.offsets[doc]) + start
     return np.asarray(self.tokens[base:base + length])
+
+  def target_slice(self, doc: int, start: int, length: int) -> np.ndarray | None:
+    if self.targets is None:
+      return None
+    base = int(self.offsets[doc]) + start
+    return np.asarray(self.targets[base:base + length])
 
 
 _WORKER_TOK: Tokenizer | None = None

@@ -171,3 +171,53 @@ def pretraining_sources(seed: int = 0) -> dict[str, list[str]]:
   general = ["".join(rng.sample(GENERAL_ZH if rng.random() < 0.6 else GENERAL_EN, rng.randint(1, 4)))
              for _ in range(600)]
   return {"finance": finance, "reports": reports, "general": general}
+
+
+# --- SFT conversations and preference pairs ------------------------------------------------------
+
+EXAMPLE_ZH = "例如，{c}的相关指标变化会直接影响投资者对{term}的判断。"
+REFUSAL_ZH = ("我不知道。", "这个问题我无法回答。", "不清楚，你自己去查吧。", "随便吧。")
+POLITE_ZH = "您好！"
+
+
+def sft_conversations(seed: int = 0) -> list[dict]:
+  """Finance and general Q&A in the two common JSONL forms, some multi-turn."""
+  rng = random.Random(seed)
+  records = []
+  for zh, dzh, en, den in GLOSSARY:
+    records.append({"conversations": [{"from": "human", "value": f"什么是{zh}？"},
+                                      {"from": "assistant", "value": f"{zh}是指{dzh}。"}]})
+    records.append({"prompt": f"What is the {en}?", "response": f"The {en} is {den}."})
+    c = rng.choice(COMPANIES)
+    records.append({"conversations": [
+        {"from": "human", "value": f"请解释{zh}。"},
+        {"from": "assistant", "value": f"{zh}是指{dzh}。"},
+        {"from": "human", "value": "能举个例子吗？"},
+        {"from": "assistant", "value": EXAMPLE_ZH.format(c=c, term=zh)}]})
+  for _ in range(40):
+    principal = rng.choice((1000, 5000, 10000, 20000))
+    rate, years = rng.choice((2, 3, 4, 5)), rng.choice((1, 2, 3))
+    total = principal * (1 + rate / 100) ** years
+    records.append({"prompt": f"本金{principal}元，年利率{rate}%，按复利计算{years}年后本息合计多少？",
+                    "response": f"按复利计算，{years}年后本息合计约为{total:.2f}元。"})
+  for sentence in GENERAL_ZH:
+    records.append({"prompt": f"请把这句话再说一遍：{sentence}", "response": sentence})
+  rng.shuffle(records)
+  return records
+
+
+def preference_pairs(seed: int = 0) -> list[dict]:
+  """Chosen answers are correct and polite; rejected ones refuse or define the wrong term."""
+  rng = random.Random(seed)
+  pairs = []
+  for i, (zh, dzh, en, den) in enumerate(GLOSSARY):
+    for form in range(3):
+      other = GLOSSARY[(i + rng.randint(1, len(GLOSSARY) - 1)) % len(GLOSSARY)]
+      prompt = (f"什么是{zh}？", f"请解释一下{zh}。", f"{zh}是什么意思？")[form]
+      chosen = f"{POLITE_ZH}{zh}是指{dzh}。"
+      rejected = rng.choice((rng.choice(REFUSAL_ZH), f"{zh}是指{other[1]}。"))
+      pairs.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
+    pairs.append({"prompt": f"What is the {en}?", "chosen": f"The {en} is {den}.",
+                  "rejected": rng.choice(("I don't know.", "Look it up yourself.", f"The {en} is {other[3]}."))})
+  rng.shuffle(pairs)
+  return pairs

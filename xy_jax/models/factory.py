@@ -8,12 +8,13 @@ import jax
 from flax import nnx
 
 from xy_jax.models.llama import CausalLM
+from xy_jax.models.reward import RewardModel
 from xy_jax.models.model_config import ModelConfig
 from xy_jax.sharding import LogicalSharding, check_divisible
 
 
-# Checkpoint meta "kind" -> model class. Reward models and critics join in the reward stage.
-MODEL_CLASSES: dict[str, Callable[..., nnx.Module]] = {"causal_lm": CausalLM}
+# Checkpoint meta "kind" -> model class (reward models and PPO critics are "reward").
+MODEL_CLASSES: dict[str, Callable[..., nnx.Module]] = {"causal_lm": CausalLM, "reward": RewardModel}
 
 
 def _is_var(x) -> bool:

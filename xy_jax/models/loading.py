@@ -10,6 +10,7 @@ from flax import nnx
 
 from xy_jax import checkpoint
 from xy_jax.convert.hf import load_hf
+from xy_jax.convert.hf_config import model_kind
 from xy_jax.models.factory import MODEL_CLASSES, abstract_model, state_shardings
 from xy_jax.models.model_config import ConfigError, ModelConfig
 from xy_jax.sharding import LogicalSharding
@@ -47,6 +48,7 @@ def load_model(*, hf: str | None, ckpt: str | None, sharding: LogicalSharding,
   if ckpt:
     return load_checkpoint(ckpt, sharding, **overrides)
   param_dtype = overrides.pop("param_dtype", "float32")
-  cfg, model = load_hf(hf, sharding, "causal_lm", param_dtype, allow_torch_bin, log, **overrides)
+  kind = model_kind(os.path.join(hf, "config.json")) if os.path.isdir(hf) else "causal_lm"
+  cfg, model = load_hf(hf, sharding, kind, param_dtype, allow_torch_bin, log, **overrides)
   tok = os.path.join(hf, checkpoint.TOKENIZER_FILE)
-  return LoadedModel(cfg, model, "causal_lm", tok if os.path.isfile(tok) else None, {})
+  return LoadedModel(cfg, model, kind, tok if os.path.isfile(tok) else None, {})

@@ -29,7 +29,7 @@ PRESETS: dict[str, ModelConfig] = {
         rope_theta=10000.0, rope_scaling={"rope_type": "linear", "factor": 4.0}, rms_norm_eps=1e-5),
     # Tiny shapes for CPU tests and the demo; vocab matches the shipped tiny tokenizer.
     "tiny": ModelConfig(
-        vocab_size=2048, hidden_size=64, intermediate_size=176, num_hidden_layers=2,
+        vocab_size=2048, hidden_size=128, intermediate_size=352, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
         rope_theta=10000.0, rms_norm_eps=1e-6, dtype="float32", remat_policy="none"),
     "small": ModelConfig(  # ~50M parameters: CPU benchmarks

@@ -85,16 +85,19 @@ def run(cfg: ConfigDict, workdir: str, log=print) -> RunResult:
     state = rs.init_state(log)
 
   def evaluate() -> dict[str, float]:
+    """Per eval set: the stage's metrics from summed step outputs; `eval_loss` over all sets."""
     out, nll, count = {}, 0.0, 0.0
     for name, batches in stage.eval_sets.items():
-      s_nll = s_count = 0.0
+      totals: dict[str, float] = {}
       for b in batches:
         sums = jax.device_get(rs.eval_step(state.params, rs.to_device(rs.local_rows(b))))
-        s_nll += float(sums["nll_sum"])
-        s_count += float(sums["count"])
-      if s_count:
-        out[f"eval/loss/{name}"] = s_nll / s_count
-      nll, count = nll + s_nll, count + s_count
+        for k, v in sums.items():
+          totals[k] = totals.get(k, 0.0) + float(v)
+      if totals.get("count"):
+        out[f"eval/loss/{name}"] = totals["nll_sum"] / totals["count"]
+        for k, v in stage.summarize_eval(totals).items():
+          out[f"eval/{k}/{name}"] = v
+      nll, count = nll + totals.get("nll_sum", 0.0), count + totals.get("count", 0.0)
     if count:
       out["eval_loss"] = nll / count
     return out
@@ -126,7 +129,7 @@ def run(cfg: ConfigDict, workdir: str, log=print) -> RunResult:
     tokens = sum(t for _, _, t, _ in pending)
     tps = tokens / elapsed
     for (step, bucket, n_tok, _), m in zip(pending, host):
-      record = {**m, "bucket": bucket, "tokens_per_sec": tps, "row_tokens": n_tok}
+      record = {**stage.summarize(m), "bucket": bucket, "tokens_per_sec": tps, "row_tokens": n_tok}
       if peak:
         record["mfu"] = tps * stage.flops_per_token(bucket) / peak
       writer.write(step, record)
@@ -162,7 +165,6 @@ def run(cfg: ConfigDict, workdir: str, log=print) -> RunResult:
       batch = next(iterator)
       bucket = int(batch.pop("bucket"))
       row_tokens = int(batch["tokens"].size) * jax.process_count()
-      batch.pop("source", None)
       state, metrics = rs.train_step(state, rs.to_device(batch))
       step += 1
       pending.append((step, bucket, row_tokens, metrics))

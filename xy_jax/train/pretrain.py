@@ -1,28 +1,65 @@
-"""Pretraining stage: bucketed packed rows from a weighted mixture of sources, next-token loss."""
+"""Pretraining and SFT stages: bucketed packed rows from a weighted mixture of sources.
+
+Pretraining sources are plain text; SFT sources (`format: "sft"`) are conversations whose loss
+falls on the answers only. Mixing both in one config is the seeds' "mixed fine-tuning": the
+weights set each side's share of tokens, and their losses are reported separately.
+"""
 
 from __future__ import annotations
 
 import os
 
 import jax
+import jax.numpy as jnp
 from ml_collections import ConfigDict
 
 from xy_jax.data.buckets import bucket_table
 from xy_jax.data.pipeline import EpochPlanner, SourceRows, StepBatches, eval_batches
 from xy_jax.data.prepared import PreparedSource, file_digest, prepare_source
-from xy_jax.data.tokenizer import Tokenizer
+from xy_jax.data.sft import prepare_sft_source
+from xy_jax.data.tokenizer import ChatTemplate, Tokenizer
 from xy_jax.models.llama import CausalLM
 from xy_jax.models.model_config import ConfigError, ModelConfig
-from xy_jax.train.losses import lm_loss_sums
+from xy_jax.train.losses import lm_loss_sums, next_token_nll
 from xy_jax.train.stage import Stage
 
 
-def lm_loss(z_loss: float):
+def lm_loss(z_loss: float, sft_sources: tuple[int, ...] = ()):
+  """Next-token loss; with `sft_sources`, the sums are also split into SFT and LM rows."""
+
   def loss_sums(model, batch):
     logits, _ = model(batch["tokens"], batch["positions"], batch["segment_ids"])
-    return lm_loss_sums(logits, batch["tokens"], batch["loss_mask"], z_loss)
+    sums = lm_loss_sums(logits, batch["tokens"], batch["loss_mask"], z_loss)
+    if sft_sources:
+      nll, _ = next_token_nll(logits, batch["tokens"], batch["loss_mask"])
+      is_sft = jnp.isin(batch["source"], jnp.asarray(sft_sources))[:, None]
+      mask = batch["loss_mask"].astype(jnp.float32)
+      sums.update(sft_nll_sum=jnp.sum(jnp.where(is_sft, nll, 0.0)),
+                  sft_count=jnp.sum(jnp.where(is_sft, mask, 0.0)),
+                  lm_nll_sum=jnp.sum(jnp.where(is_sft, 0.0, nll)),
+                  lm_count=jnp.sum(jnp.where(is_sft, 0.0, mask)))
+    return sums
 
   return loss_sums
+
+
+def split_losses(m: dict) -> dict:
+  """Turn the SFT/LM sums into the two reported losses."""
+  out = {k: v for k, v in m.items() if not k.startswith(("sft_", "lm_"))}
+  for part in ("sft", "lm"):
+    if f"{part}_count" in m and float(m[f"{part}_count"]) > 0:
+      out[f"{part}_loss"] = float(m[f"{part}_nll_sum"]) / float(m[f"{part}_count"])
+  return out
+
+
+def prepare_configured_source(cfg: ConfigDict, name: str, tok: Tokenizer) -> dict:
+  """Tokenize one configured source into `data.prepared_dir` (plain text or SFT conversations)."""
+  src = cfg.data.sources[name]
+  if src.get("format", "text") == "sft":
+    template = ChatTemplate(system=cfg.sft.system)
+    return prepare_sft_source(name, list(src.paths), cfg.data.prepared_dir, tok, template,
+                              max(cfg.data.buckets), cfg.sft.truncation)
+  return prepare_source(name, list(src.paths), cfg.data.prepared_dir, tok)
 
 
 def open_sources(cfg: ConfigDict, tok: Tokenizer, log) -> list[PreparedSource]:
@@ -37,15 +74,19 @@ def open_sources(cfg: ConfigDict, tok: Tokenizer, log) -> list[PreparedSource]:
         raise ConfigError(f"data.sources.{name}: {meta_path} not found; run "
                           f"`python tools/prepare_data.py --config ...` or set data.auto_prepare=True")
       if jax.process_index() == 0:
-        meta = prepare_source(name, list(src.paths), d.prepared_dir, tok)
+        meta = prepare_configured_source(cfg, name, tok)
         log(f"prepared source {name}: {meta['n_docs']} docs, {meta['n_tokens']} tokens; "
-            f"skipped {sum(meta['skipped'].values())}")
+            f"skipped {sum(meta['skipped'].values())}"
+            + (f"; truncation {meta['truncation']}" if meta.get("truncation") else ""))
         for example in meta["skipped_examples"]:
           log(f"  skipped {example}")
       if jax.process_count() > 1:
         from jax.experimental import multihost_utils
         multihost_utils.sync_global_devices(f"prepare {name}")
     source = PreparedSource.open(d.prepared_dir, name)
+    if (source.targets is not None) != (src.get("format", "text") == "sft"):
+      raise ConfigError(f"data.sources.{name}.format: {d.prepared_dir}/{name} was prepared as "
+                        f"{source.meta.get('format', 'text')}; delete it and prepare again")
     if source.meta["tokenizer"] != digest:
       raise ConfigError(f"data.sources.{name}: {d.prepared_dir}/{name} was tokenized with another "
                         f"tokenizer; delete it and prepare again")
@@ -83,8 +124,12 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer, dp_size: int,
     cells = ", ".join(f"{r['bucket']}: {r['rows']} rows ({r['padding']:.1%} pad)" for r in table
                       if r["rows"])
     summary.append(f"source {name} (weight {w / sum(weights):.2f}, {rows.source.num_docs} docs): {cells}")
+  sft_sources = tuple(i for i, n in enumerate(names) if d.sources[n].get("format", "text") == "sft")
+  if cfg.stage == "sft" and not sft_sources:
+    raise ConfigError("data.sources: stage 'sft' needs at least one source with format='sft'")
   return Stage(
-      name="pretrain", model_cls=CausalLM, kind="causal_lm", loss_sums=lm_loss(cfg.optim.z_loss),
+      name=cfg.stage, model_cls=CausalLM, kind="causal_lm",
+      loss_sums=lm_loss(cfg.optim.z_loss, sft_sources), summarize=split_losses,
       train_source=source, eval_sets=evals,
       flops_per_token=lambda length: model_cfg.flops_per_token(length),
       meta={"mixture": dict(zip(names, weights)), "buckets": list(buckets)}, summary=summary)

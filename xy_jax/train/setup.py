@@ -23,31 +23,51 @@ from xy_jax.data.tokenizer import Tokenizer, load_tokenizer
 from xy_jax.models.factory import abstract_model, init_model, state_shardings
 from xy_jax.models.model_config import ConfigError, ModelConfig
 from xy_jax.sharding import LogicalSharding, make_mesh
-from xy_jax.train import pretrain
+from xy_jax.train import pretrain, reward
 from xy_jax.train.optim import optimizer
 from xy_jax.train.stage import Stage
 from xy_jax.train.state import TrainState, state_shardings as train_state_shardings
 from xy_jax.train.step import make_eval_step, make_train_step
 
-STAGE_BUILDERS = {"pretrain": pretrain.build}
+STAGE_BUILDERS = {"pretrain": pretrain.build, "sft": pretrain.build, "reward": reward.build}
+
+
+NUMERICS = ("dtype", "scan_layers", "remat_policy", "attention_impl")
 
 
 def _initial_params(cfg: ConfigDict, model_cfg: ModelConfig, stage_cls, sharding, log):
+  """Random init, or weights from init_from_hf / init_from_checkpoint.
+
+  Parts the source lacks are freshly initialised and parts the target lacks are dropped, both
+  logged: an SFT or causal-LM checkpoint gives a reward model its body with a new value head.
+  """
+  numerics = {k: getattr(model_cfg, k) for k in NUMERICS}
   if cfg.init_from_hf:
     from xy_jax.convert.hf import load_hf
-    numerics = {k: getattr(model_cfg, k) for k in ("dtype", "param_dtype", "scan_layers",
-                                                   "remat_policy", "attention_impl")}
-    param_dtype = numerics.pop("param_dtype")
-    src_cfg, model = load_hf(cfg.init_from_hf, sharding, "causal_lm", param_dtype, log=log, **numerics)
-    return src_cfg, nnx.to_pure_dict(nnx.state(model))
-  if cfg.init_from_checkpoint:
+    from xy_jax.convert.hf_config import model_kind
+    kind = model_kind(os.path.join(cfg.init_from_hf, "config.json"))
+    model_cfg, src = load_hf(cfg.init_from_hf, sharding, kind, model_cfg.param_dtype, log=log, **numerics)
+    origin = cfg.init_from_hf
+  elif cfg.init_from_checkpoint:
     from xy_jax.models.loading import load_checkpoint
-    numerics = {k: getattr(model_cfg, k) for k in ("dtype", "scan_layers", "remat_policy",
-                                                   "attention_impl")}
     loaded = load_checkpoint(cfg.init_from_checkpoint, sharding, **numerics)
-    return loaded.cfg, nnx.to_pure_dict(nnx.state(loaded.model))
-  model = init_model(stage_cls, model_cfg, sharding, seed=cfg.seed)
-  return model_cfg, nnx.to_pure_dict(nnx.state(model))
+    model_cfg, src, origin = loaded.cfg, loaded.model, cfg.init_from_checkpoint
+  else:
+    model = init_model(stage_cls, model_cfg, sharding, seed=cfg.seed)
+    return model_cfg, nnx.to_pure_dict(nnx.state(model))
+  src_params = nnx.to_pure_dict(nnx.state(src))
+  if isinstance(src, stage_cls):
+    return model_cfg, src_params
+  params = nnx.to_pure_dict(nnx.state(init_model(stage_cls, model_cfg, sharding, seed=cfg.seed)))
+  for key in params:
+    if key in src_params:
+      params[key] = src_params[key]
+    else:
+      log(f"{key}: not in {origin}; freshly initialised")
+  dropped = sorted(set(src_params) - set(params))
+  if dropped:
+    log(f"{', '.join(dropped)}: from {origin}, not used by this stage's model")
+  return model_cfg, params
 
 
 def _source_model_config(cfg: ConfigDict, model_cfg: ModelConfig) -> ModelConfig:
@@ -55,13 +75,12 @@ def _source_model_config(cfg: ConfigDict, model_cfg: ModelConfig) -> ModelConfig
   if cfg.init_from_hf:
     from xy_jax.convert.hf_config import model_config_from_hf
     return model_config_from_hf(os.path.join(cfg.init_from_hf, "config.json"),
-                                **{k: getattr(model_cfg, k) for k in ("dtype", "param_dtype",
-                                   "scan_layers", "remat_policy", "attention_impl")})
+                                param_dtype=model_cfg.param_dtype,
+                                **{k: getattr(model_cfg, k) for k in NUMERICS})
   if cfg.init_from_checkpoint:
     meta = checkpoint.load_meta(cfg.init_from_checkpoint)
     src = checkpoint.model_config_from_meta(meta, cfg.init_from_checkpoint)
-    return src.replace(**{k: getattr(model_cfg, k) for k in ("dtype", "scan_layers", "remat_policy",
-                                                            "attention_impl")})
+    return src.replace(**{k: getattr(model_cfg, k) for k in NUMERICS})
   return model_cfg
 
 

@@ -19,3 +19,5 @@ class Stage:
   flops_per_token: Callable[[int], float]  # row length -> training FLOPs per token
   meta: dict[str, Any]  # recorded in checkpoints (e.g. mixture weights)
   summary: list[str]  # lines printed at start
+  summarize: Callable[[dict], dict] = lambda m: m  # step sums -> reported metrics
+  summarize_eval: Callable[[dict], dict] = lambda totals: {}  # eval sums -> extra eval metrics

@@ -1,0 +1,115 @@
+"""Preference pairs for reward modelling: {"prompt", "chosen", "rejected"} JSONL (or the
+conversation form: {"conversations": [...earlier turns ending with a user turn], "chosen", "rejected"}).
+
+Each side is rendered with the chat template: BOS + prompt + response + `</s>`, right-padded. Pairs
+that do not fit the row, and malformed records, are counted and reported with file and line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+
+import numpy as np
+
+from xy_jax.data.sft import BadRecord, ROLES
+from xy_jax.data.sources import SkipReport, expand_paths
+from xy_jax.data.tokenizer import ChatTemplate, Message, Tokenizer
+
+
+@dataclasses.dataclass
+class Pairs:
+  chosen: list[np.ndarray]
+  rejected: list[np.ndarray]
+
+  def __len__(self) -> int:
+    return len(self.chosen)
+
+  def subset(self, index: np.ndarray) -> "Pairs":
+    return Pairs([self.chosen[i] for i in index], [self.rejected[i] for i in index])
+
+
+def parse_pair(record) -> tuple[list[Message], str, str]:
+  if not isinstance(record, dict):
+    raise BadRecord("not a JSON object")
+  chosen, rejected = record.get("chosen"), record.get("rejected")
+  if not isinstance(chosen, str) or not isinstance(rejected, str):
+    raise BadRecord("missing \"chosen\" or \"rejected\" string")
+  if not chosen.strip() or not rejected.strip():
+    raise BadRecord("empty answer")
+  if "conversations" in record:
+    turns = record["conversations"]
+    if not isinstance(turns, list) or not turns:
+      raise BadRecord("\"conversations\" is not a non-empty list")
+    messages = []
+    for t in turns:
+      role = t.get("from", t.get("role")) if isinstance(t, dict) else None
+      content = t.get("value", t.get("content")) if isinstance(t, dict) else None
+      if role not in ROLES or not isinstance(content, str):
+        raise BadRecord(f"bad turn (role {role!r})")
+      messages.append(Message(ROLES[role], content))
+    if messages[-1].role != "user":
+      raise BadRecord("the conversation must end with a user turn")
+  elif isinstance(record.get("prompt"), str):
+    messages = [Message("user", record["prompt"])]
+  else:
+    raise BadRecord("no \"prompt\" string or \"conversations\" list")
+  return messages, chosen, rejected
+
+
+def encode_side(tok: Tokenizer, template: ChatTemplate, messages, answer: str) -> np.ndarray:
+  return np.asarray(template.encode_prompt(tok, messages) + tok.encode(answer) + [tok.eos_id], np.int32)
+
+
+def read_pairs(patterns: Sequence[str] | str, field: str, tok: Tokenizer, template: ChatTemplate,
+               max_len: int, report: SkipReport) -> Pairs:
+  chosen, rejected = [], []
+  for path in expand_paths(patterns, field):
+    try:
+      f = open(path, "rb")
+    except OSError as e:
+      report.skip(path, f"unreadable file ({e.strerror})")
+      continue
+    with f:
+      for lineno, raw in enumerate(f, 1):
+        where = f"{path}:{lineno}"
+        try:
+          line = raw.decode("utf-8")
+          if not line.strip():
+            continue
+          messages, good, bad = parse_pair(json.loads(line))
+        except UnicodeDecodeError:
+          report.skip(where, "invalid UTF-8")
+          continue
+        except json.JSONDecodeError:
+          report.skip(where, "malformed JSON")
+          continue
+        except BadRecord as e:
+          report.skip(where, str(e))
+          continue
+        c, r = encode_side(tok, template, messages, good), encode_side(tok, template, messages, bad)
+        if max(len(c), len(r)) > max_len:
+          report.skip(where, f"longer than the {max_len}-token row")
+          continue
+        chosen.append(c)
+        rejected.append(r)
+  return Pairs(chosen, rejected)
+
+
+def pair_batch(pairs: Pairs, index: Sequence[int], length: int, pad_id: int,
+               weights: Sequence[float] | None = None) -> dict[str, np.ndarray]:
+  """Rows [2P, length]: chosen at even rows, rejected at odd, so a pair never straddles devices.
+
+  `weight` (per row, equal within a pair) is 0 for filler pairs that only complete a batch.
+  """
+  rows = [seq for i in index for seq in (pairs.chosen[i], pairs.rejected[i])]
+  tokens = np.full((len(rows), length), pad_id, np.int32)
+  segment_ids = np.zeros((len(rows), length), np.int32)
+  for r, seq in enumerate(rows):
+    tokens[r, :len(seq)] = seq
+    segment_ids[r, :len(seq)] = 1
+  positions = np.broadcast_to(np.arange(length, dtype=np.int32), tokens.shape).copy()
+  w = np.ones(len(index), np.float32) if weights is None else np.asarray(weights, np.float32)
+  return {"tokens": tokens, "segment_ids": segment_ids, "positions": positions,
+          "weight": np.repeat(w, 2)}

@@ -1,0 +1,170 @@
+"""SFT conversations: parsing the common JSONL forms, rendering with the chat template, and the
+answer-only target mask.
+
+Accepted records (one per line):
+  {"conversations": [{"from": "human", "value": ...}, {"from": "assistant", "value": ...}, ...]}
+      roles: human/user, assistant/gpt, and an optional first system turn; "role"/"content" keys too
+  {"prompt": ..., "response": ..., "system"?: ...}
+
+Loss falls on every assistant turn's tokens and its closing </s>; prompts, the system message and
+the template carry none. A bad record (no assistant turn, an empty answer, a missing field, an
+unknown role, turns out of order) is counted and reported as `file:line: reason`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from xy_jax.data.prepared import file_digest
+from xy_jax.data.sources import SkipReport, expand_paths
+from xy_jax.data.tokenizer import ChatTemplate, Message, Tokenizer
+
+ROLES = {"human": "user", "user": "user", "assistant": "assistant", "gpt": "assistant",
+         "system": "system"}
+TRUNCATION = ("drop_rounds", "skip")
+
+
+class BadRecord(ValueError):
+  pass
+
+
+def parse_conversation(record) -> list[Message]:
+  if not isinstance(record, dict):
+    raise BadRecord("not a JSON object")
+  if "conversations" in record:
+    turns = record["conversations"]
+    if not isinstance(turns, list) or not turns:
+      raise BadRecord("\"conversations\" is not a non-empty list")
+    messages = []
+    for turn in turns:
+      if not isinstance(turn, dict):
+        raise BadRecord("a turn is not an object")
+      role = turn.get("from", turn.get("role"))
+      content = turn.get("value", turn.get("content"))
+      if role not in ROLES:
+        raise BadRecord(f"unknown role {role!r}")
+      if not isinstance(content, str):
+        raise BadRecord(f"a {role} turn has no text")
+      messages.append(Message(ROLES[role], content))
+  elif "prompt" in record or "response" in record:
+    if not isinstance(record.get("prompt"), str) or not isinstance(record.get("response"), str):
+      raise BadRecord("missing \"prompt\" or \"response\" string")
+    messages = ([Message("system", record["system"])] if isinstance(record.get("system"), str) else [])
+    messages += [Message("user", record["prompt"]), Message("assistant", record["response"])]
+  else:
+    raise BadRecord("no \"conversations\" or \"prompt\"/\"response\" fields")
+  body = messages[1:] if messages[0].role == "system" else messages
+  expected = "user"
+  for m in body:
+    if m.role != expected:
+      raise BadRecord(f"turns out of order: {m.role} where {expected} was expected")
+    if m.role == "assistant" and not m.content.strip():
+      raise BadRecord("empty assistant answer")
+    expected = "assistant" if expected == "user" else "user"
+  if not any(m.role == "assistant" for m in body):
+    raise BadRecord("no assistant turn")
+  return messages
+
+
+@dataclasses.dataclass
+class Encoded:
+  ids: list[int]
+  targets: list[int]  # 1 where the token is part of an answer (including its </s>)
+  round_ends: list[int]  # len(ids) after each complete round
+
+
+def encode_conversation(tok: Tokenizer, template: ChatTemplate, messages: Sequence[Message]) -> Encoded:
+  """BOS + rounds; prompts and answers encoded separately so the answer mask is exact."""
+  system = messages[0].content if messages and messages[0].role == "system" else (template.system or "")
+  body = messages[1:] if messages and messages[0].role == "system" else messages
+  ids, targets, ends = [tok.bos_id], [0], []
+  pending = system
+  for m in body:
+    if m.role == "user":
+      pending += template.turn_prefix(m.content)
+      continue
+    prompt = tok.encode(pending)
+    answer = tok.encode(m.content) + [tok.eos_id]
+    ids += prompt + answer
+    targets += [0] * len(prompt) + [1] * len(answer)
+    ends.append(len(ids))
+    pending = ""
+  return Encoded(ids, targets, ends)
+
+
+def truncate(enc: Encoded, max_len: int, policy: str) -> tuple[Encoded | None, str | None]:
+  """Fit a conversation into `max_len` tokens. Returns (result, what happened or None)."""
+  if len(enc.ids) <= max_len:
+    return enc, None
+  if policy == "skip":
+    return None, "skipped: longer than the row"
+  fitting = [e for e in enc.round_ends if e <= max_len]
+  if fitting:
+    n = fitting[-1]
+    return Encoded(enc.ids[:n], enc.targets[:n], fitting), "dropped trailing rounds"
+  if sum(enc.targets[:max_len]) == 0:
+    return None, "skipped: the first prompt alone fills the row"
+  return Encoded(enc.ids[:max_len], enc.targets[:max_len], []), "cut inside the first answer"
+
+
+def read_conversations(path: str, report: SkipReport) -> Iterator[list[Message]]:
+  try:
+    f = open(path, "rb")
+  except OSError as e:
+    report.skip(path, f"unreadable file ({e.strerror})")
+    return
+  with f:
+    for lineno, raw in enumerate(f, 1):
+      where = f"{path}:{lineno}"
+      try:
+        line = raw.decode("utf-8")
+      except UnicodeDecodeError:
+        report.skip(where, "invalid UTF-8")
+        continue
+      if not line.strip():
+        continue
+      try:
+        yield parse_conversation(json.loads(line))
+      except json.JSONDecodeError:
+        report.skip(where, "malformed JSON")
+      except BadRecord as e:
+        report.skip(where, str(e))
+
+
+def prepare_sft_source(name: str, patterns: Sequence[str] | str, out_root: str, tok: Tokenizer,
+                       template: ChatTemplate, max_len: int, policy: str = "drop_rounds") -> dict:
+  """Tokenize conversations into the prepared layout plus `targets.bin` (uint8 answer mask)."""
+  files = expand_paths(patterns, f"data.sources.{name}.paths")
+  out = os.path.join(out_root, name)
+  os.makedirs(out, exist_ok=True)
+  dtype = np.uint16 if tok.vocab_size < 2**16 else np.uint32
+  report = SkipReport()
+  truncations: dict[str, int] = {}
+  lengths = []
+  with open(os.path.join(out, "tokens.bin"), "wb") as ft, open(os.path.join(out, "targets.bin"), "wb") as fm:
+    for path in files:
+      for messages in read_conversations(path, report):
+        enc, what = truncate(encode_conversation(tok, template, messages), max_len, policy)
+        if what:
+          truncations[what] = truncations.get(what, 0) + 1
+        if enc is None:
+          continue
+        ft.write(np.asarray(enc.ids, dtype).tobytes())
+        fm.write(np.asarray(enc.targets, np.uint8).tobytes())
+        lengths.append(len(enc.ids))
+  offsets = np.zeros(len(lengths) + 1, np.int64)
+  np.cumsum(lengths, out=offsets[1:])
+  np.save(os.path.join(out, "offsets.npy"), offsets)
+  meta = {"name": name, "format": "sft", "dtype": np.dtype(dtype).name, "n_docs": len(lengths),
+          "n_tokens": int(offsets[-1]), "vocab_size": tok.vocab_size,
+          "tokenizer": file_digest(tok.model_file), "files": files, "skipped": dict(report.counts),
+          "skipped_examples": report.examples, "truncation": truncations, "max_len": max_len,
+          "system": template.system}
+  with open(os.path.join(out, "meta.json"), "w") as f:
+    json.dump(meta, f, ensure_ascii=False, indent=2)
+  return meta

@@ -1,0 +1,117 @@
+"""Reward-model stage: pairwise loss -log sigmoid(r_chosen - r_rejected) on preference pairs."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from ml_collections import ConfigDict
+
+from xy_jax.data.pipeline import eval_mask
+from xy_jax.data.preference import Pairs, pair_batch, read_pairs
+from xy_jax.data.sources import SkipReport
+from xy_jax.data.tokenizer import ChatTemplate, Tokenizer
+from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.models.reward import RewardModel, sequence_scores
+from xy_jax.train.stage import Stage
+
+
+def pairwise_loss_sums(model, batch) -> dict[str, jax.Array]:
+  values, _ = model(batch["tokens"], batch["positions"], batch["segment_ids"])
+  scores = sequence_scores(values, batch["segment_ids"]).reshape(-1, 2)
+  chosen, rejected = scores[:, 0], scores[:, 1]
+  w = batch["weight"].reshape(-1, 2)[:, 0]
+  margin = chosen - rejected
+  return {"nll_sum": jnp.sum(-jax.nn.log_sigmoid(margin) * w), "z_sum": jnp.zeros(()),
+          "count": jnp.sum(w), "correct_sum": jnp.sum((margin > 0) * w),
+          "margin_sum": jnp.sum(margin * w), "chosen_sum": jnp.sum(chosen * w),
+          "rejected_sum": jnp.sum(rejected * w),
+          "score_sq_sum": jnp.sum((chosen ** 2 + rejected ** 2) * w)}
+
+
+def pair_metrics(m: dict) -> dict:
+  """Sums -> accuracy, mean margin, mean chosen/rejected scores."""
+  out = {k: v for k, v in m.items() if not k.endswith("_sum")}
+  n = max(float(m["count"] if "count" in m else m["tokens"]), 1.0)  # eval totals | step metrics
+  out.update(accuracy=float(m["correct_sum"]) / n, margin=float(m["margin_sum"]) / n,
+             chosen_score=float(m["chosen_sum"]) / n, rejected_score=float(m["rejected_sum"]) / n)
+  return out
+
+
+def eval_pair_metrics(totals: dict) -> dict:
+  out = pair_metrics(totals)
+  n = max(totals["count"], 1.0)
+  mean = (totals["chosen_sum"] + totals["rejected_sum"]) / (2 * n)
+  out["score_std"] = float(np.sqrt(max(totals["score_sq_sum"] / (2 * n) - mean ** 2, 0.0)))
+  out["score_mean"] = mean
+  return {k: out[k] for k in ("accuracy", "margin", "chosen_score", "rejected_score", "score_mean",
+                              "score_std")}
+
+
+class PairSteps:
+  """grain random-access source: index = step, element = this process's pairs (2 rows each)."""
+
+  def __init__(self, pairs: Pairs, pairs_per_step: int, length: int, pad_id: int, seed: int,
+               num_steps: int, process_index: int = 0, process_count: int = 1):
+    self.pairs, self.per_step, self.length, self.pad_id = pairs, pairs_per_step, length, pad_id
+    self.seed, self.num_steps = seed, num_steps
+    self.process_index, self.process_count = process_index, process_count
+    self.steps_per_epoch = max(len(pairs) // pairs_per_step, 1)
+
+  def __len__(self) -> int:
+    return self.num_steps
+
+  def __getitem__(self, step: int) -> dict[str, np.ndarray]:
+    epoch, k = divmod(int(step), self.steps_per_epoch)
+    order = np.random.default_rng([self.seed, epoch]).permutation(len(self.pairs))
+    order = np.resize(order, self.steps_per_epoch * self.per_step)  # tiny sets wrap around
+    chosen = order[k * self.per_step:(k + 1) * self.per_step]
+    share = self.per_step // self.process_count
+    mine = chosen[self.process_index * share:(self.process_index + 1) * share]
+    batch = pair_batch(self.pairs, mine, self.length, self.pad_id)
+    batch["bucket"] = np.asarray(self.length, np.int32)
+    return batch
+
+
+def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer, dp_size: int, log) -> Stage:
+  d = cfg.data
+  length = max(d.buckets)
+  rows = d.tokens_per_step // length
+  if rows % 2 or (rows // 2) % jax.process_count() or rows % (dp_size * cfg.optim.grad_accum):
+    raise ConfigError(f"data.tokens_per_step={d.tokens_per_step}: {rows} rows per step must be "
+                      f"an even number divisible by data-parallel size {dp_size} x "
+                      f"optim.grad_accum={cfg.optim.grad_accum}")
+  template = ChatTemplate(system=cfg.sft.system)
+  report = SkipReport()
+  all_pairs = Pairs([], [])
+  for name, src in d.sources.items():
+    if src.get("format", "text") != "preference":
+      raise ConfigError(f"data.sources.{name}.format: the reward stage reads format='preference'")
+    got = read_pairs(list(src.paths), f"data.sources.{name}.paths", tok, template, length, report)
+    all_pairs.chosen += got.chosen
+    all_pairs.rejected += got.rejected
+  if report.total:
+    log(f"preference data: {report.summary()}")
+    for example in report.examples:
+      log(f"  skipped {example}")
+  held = eval_mask(len(all_pairs), d.eval_fraction, cfg.seed)
+  train, held_out = all_pairs.subset(np.nonzero(~held)[0]), all_pairs.subset(np.nonzero(held)[0])
+  if len(train) < rows // 2:
+    raise ConfigError(f"data.sources: {len(train)} training pairs, fewer than one step's "
+                      f"{rows // 2}; add data or lower data.tokens_per_step")
+  source = PairSteps(train, rows // 2, length, tok.pad_id, cfg.seed, cfg.train.steps,
+                     jax.process_index(), jax.process_count())
+  evals, per_batch = [], rows // 2
+  for i in range(0, len(held_out), per_batch):
+    index = list(range(i, min(i + per_batch, len(held_out))))
+    weights = [1.0] * len(index) + [0.0] * (per_batch - len(index))
+    index += [index[-1]] * (per_batch - len(index))  # filler pairs with weight 0
+    evals.append(pair_batch(held_out, index, length, tok.pad_id, weights))
+  return Stage(
+      name="reward", model_cls=RewardModel, kind="reward", loss_sums=pairwise_loss_sums,
+      train_source=source, eval_sets={"preference": evals} if evals else {},
+      flops_per_token=lambda n: model_cfg.flops_per_token(n), summarize=pair_metrics,
+      summarize_eval=eval_pair_metrics,
+      meta={"pairs": {"train": len(train), "eval": len(held_out), "skipped": report.total}},
+      summary=[f"preference pairs: {len(train)} train, {len(held_out)} held out, "
+               f"{report.total} skipped; {rows // 2} pairs per step at length {length}"])
