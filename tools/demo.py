@@ -1,12 +1,15 @@
-"""End-to-end demo at tiny scale on CPU: what exists of the pipeline, run in order.
+"""End-to-end demo at tiny scale on CPU: the pipeline as far as it exists, run in order.
 
   make demo            (or: python tools/demo.py --out demo_out)
 
-Stages: prepare the shipped corpus -> bucketed pretraining (tiny config) -> Hugging Face export ->
-load with transformers and generate beside our generator (the tokens must agree) -> perplexity
-before and after -> PNG of the loss curves and bucket mix -> summary.
+prepare the shipped corpus -> bucketed pretraining -> mixed SFT (from the pretrained weights) ->
+reward model (from the SFT body) -> export the chat model to Hugging Face -> load it with
+transformers and answer a question beside our generator (tokens must agree) -> PNG plots -> summary.
+`--config_dir` points at bigger configs (same file names) for a GPU or TPU host.
 """
 
+import importlib.util
+import json
 import math
 import os
 import shutil
@@ -25,32 +28,46 @@ from xy_jax.infer.sampling import SamplingConfig
 from xy_jax.models.factory import init_model
 from xy_jax.models.llama import CausalLM
 from xy_jax.models.loading import load_checkpoint
-from xy_jax.plots import plot_training
+from xy_jax.plots import plot_training, read_metrics
 from xy_jax.sharding import LogicalSharding, make_mesh
 from xy_jax.train.loop import run
 
 flags.DEFINE_string("out", "demo_out", "directory for every artifact (replaced)")
-flags.DEFINE_string("config", "configs/pretrain_tiny.py", "pretraining config (a bigger one on GPU/TPU)")
-flags.DEFINE_integer("steps", None, "override train.steps")
+flags.DEFINE_string("config_dir", "configs", "where pretrain_tiny.py, sft_tiny.py, reward_tiny.py live")
+flags.DEFINE_float("steps_scale", 1.0, "multiply every stage's train.steps (e.g. 0.25 for a smoke run)")
 FLAGS = flags.FLAGS
+QUESTIONS = ("什么是市盈率？", "什么是复利？", "What is the current ratio?")
 
 
-def stage(name):
+def banner(name):
   print(f"\n== {name}", flush=True)
   return time.time()
 
 
-def load_config(path):
-  import importlib.util
-  spec = importlib.util.spec_from_file_location("demo_config", path)
+def load_config(name):
+  path = os.path.join(FLAGS.config_dir, name)
+  spec = importlib.util.spec_from_file_location(name[:-3], path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  return module.get_config()
+  cfg = module.get_config()
+  cfg.train.steps = max(1, int(cfg.train.steps * FLAGS.steps_scale))
+  cfg.optim.warmup_steps = min(cfg.optim.warmup_steps, cfg.train.steps)
+  for k in ("eval_every", "checkpoint_every"):
+    cfg.train[k] = min(cfg.train[k], cfg.train.steps)
+  return cfg
 
 
-def perplexity(model, tok, docs):
-  nll, n = PerplexityEvaluator(model, tok.pad_id).evaluate(docs)
-  return math.exp(nll / n)
+def train_stage(out, name, config, init_from=None):
+  cfg = load_config(config)
+  cfg.data.prepared_dir = os.path.join(out, "prepared", name)
+  if init_from:
+    cfg.init_from_checkpoint = init_from
+  t = banner(f"{name}: {config}, {cfg.train.steps} steps on {cli.devices_summary()}")
+  workdir = os.path.join(out, name)
+  result = run(cfg, workdir, log=print)
+  plot_training(os.path.join(workdir, "metrics.jsonl"), os.path.join(out, f"{name}.png"), name)
+  print(f"{name}: {time.time() - t:.1f}s, final loss {result.last_loss:.4f}, plot {out}/{name}.png")
+  return cfg, workdir, read_metrics(os.path.join(workdir, "metrics.jsonl"))
 
 
 def main(argv):
@@ -58,62 +75,72 @@ def main(argv):
   out = os.path.abspath(FLAGS.out)
   shutil.rmtree(out, ignore_errors=True)
   os.makedirs(out)
+  start = time.time()
   tok = load_tokenizer(None)
   held_out = tok.encode_batch(synthetic_text.corpus_lines(200, seed=1), bos=True)
   summary = {}
 
-  cfg = load_config(FLAGS.config)
-  cfg.data.prepared_dir = os.path.join(out, "prepared")
-  if FLAGS.steps:
-    cfg.train.steps = FLAGS.steps
-  sharding = LogicalSharding(make_mesh(dict(cfg.mesh)))
-  untrained = init_model(CausalLM, validate(cfg), sharding, seed=cfg.seed)
-  summary["perplexity before"] = perplexity(untrained, tok, held_out)
+  pre_cfg, pre_dir, pre_metrics = train_stage(out, "pretrain", "pretrain_tiny.py")
+  sharding = LogicalSharding(make_mesh(dict(pre_cfg.mesh)))
+  untrained = init_model(CausalLM, validate(pre_cfg), sharding, seed=pre_cfg.seed)
 
-  t = stage(f"pretrain ({FLAGS.config}, {cfg.train.steps} steps, buckets {tuple(cfg.data.buckets)}) "
-            f"on {cli.devices_summary()}")
-  workdir = os.path.join(out, "pretrain")
-  result = run(cfg, workdir, log=print)
-  summary["pretrain final loss"] = result.last_loss
-  plot_training(os.path.join(workdir, "metrics.jsonl"), os.path.join(out, "pretrain.png"), "pretraining")
-  print(f"({time.time() - t:.1f}s) metrics: {workdir}/metrics.jsonl, plot: {out}/pretrain.png")
+  def ppl(model):
+    nll, n = PerplexityEvaluator(model, tok.pad_id).evaluate(held_out)
+    return math.exp(nll / n)
 
-  t = stage("export to Hugging Face")
-  loaded = load_checkpoint(os.path.join(workdir, "checkpoints"), sharding, dtype="float32")
-  hf_dir = os.path.join(out, "hf")
-  export_hf(loaded.model, loaded.cfg, hf_dir, tokenizer_file=loaded.tokenizer_file, log=print)
-  summary["perplexity after"] = perplexity(loaded.model, tok, held_out)
+  pretrained = load_checkpoint(os.path.join(pre_dir, "checkpoints"), sharding, dtype="float32")
+  summary["perplexity on held-out text: untrained"] = ppl(untrained)
+  summary["perplexity on held-out text: pretrained"] = ppl(pretrained.model)
+  summary["pretrain final loss"] = [r["loss"] for r in pre_metrics if "loss" in r][-1]
 
-  t = stage("load with transformers, generate greedily beside xy_jax")
+  _, sft_dir, sft_metrics = train_stage(out, "sft", "sft_tiny.py", os.path.join(pre_dir, "checkpoints"))
+  last = [r for r in sft_metrics if "sft_loss" in r][-1]
+  summary["sft final answer loss / lm loss"] = f"{last['sft_loss']:.4f} / {last['lm_loss']:.4f}"
+  summary["sft held-out answer loss"] = [r for r in sft_metrics if "eval/loss/sft" in r][-1]["eval/loss/sft"]
+
+  _, rm_dir, rm_metrics = train_stage(out, "reward", "reward_tiny.py", os.path.join(sft_dir, "checkpoints"))
+  summary["reward model held-out accuracy"] = [
+      r for r in rm_metrics if "eval/accuracy/preference" in r][-1]["eval/accuracy/preference"]
+
+  t = banner("export the chat model and the reward model to Hugging Face")
+  chat = load_checkpoint(os.path.join(sft_dir, "checkpoints"), sharding, dtype="float32")
+  hf_dir = os.path.join(out, "hf_chat")
+  export_hf(chat.model, chat.cfg, hf_dir, tokenizer_file=chat.tokenizer_file, log=print)
+  rm = load_checkpoint(os.path.join(rm_dir, "checkpoints"), sharding, dtype="float32")
+  export_hf(rm.model, rm.cfg, os.path.join(out, "hf_reward"), kind="reward",
+            tokenizer_file=rm.tokenizer_file, log=print)
+
+  t = banner("chat through transformers (PyTorch) beside xy_jax, greedy")
   import torch
   from transformers import AutoModelForCausalLM, AutoTokenizer
   hf_tok = AutoTokenizer.from_pretrained(hf_dir)
   hf = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
-  gen = Generator(loaded.model, tok.eos_id, tok.pad_id)
+  gen = Generator(chat.model, tok.eos_id, tok.pad_id)
   agree = True
-  for prompt in ("市盈率是指", "The current ratio is"):
-    ids = tok.encode(prompt, bos=True)
+  for q in QUESTIONS:
+    ids = hf_tok.apply_chat_template([{"role": "user", "content": q}], tokenize=True)
+    ids = list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+    assert ids == ChatTemplate().encode_prompt(tok, [Message("user", q)])
     with torch.no_grad():
-      ref = hf.generate(torch.tensor([ids]), max_new_tokens=24, do_sample=False,
+      ref = hf.generate(torch.tensor([ids]), max_new_tokens=48, do_sample=False,
                         pad_token_id=tok.pad_id)[0, len(ids):].tolist()
     if ref and ref[-1] == tok.eos_id:  # transformers keeps the closing EOS
       ref = ref[:-1]
-    ours = gen.generate([ids], SamplingConfig(greedy=True, max_new_tokens=24))[0].tokens
+    ours = gen.generate([ids], SamplingConfig(greedy=True, max_new_tokens=48))[0].tokens
     agree &= ref == ours
-    print(f"{prompt!r} -> transformers: {hf_tok.decode(ref, skip_special_tokens=True)!r}")
-    print(f"{' ' * len(repr(prompt))}    xy_jax:       {tok.decode(ours)!r}")
-  chat = ChatTemplate().encode_prompt(tok, [Message("user", "什么是复利？")])
-  print(f"chat prompt (the XuanYuan template): {ChatTemplate().render([Message('user', '什么是复利？')])!r}")
-  print(f"  -> {tok.decode(gen.generate([chat], SamplingConfig(greedy=True, max_new_tokens=32))[0].tokens)!r}")
+    print(f"Human: {q}\n  transformers: {hf_tok.decode(ref, skip_special_tokens=True)}\n"
+          f"  xy_jax:       {tok.decode(ours)}")
   summary["greedy tokens identical to transformers"] = agree
 
   print("\n== summary")
-  print(f"{'output:':<42}{out}")
-  print(f"{'checkpoints:':<42}{workdir}/checkpoints")
-  print(f"{'hf export:':<42}{hf_dir}")
-  print(f"{'loss curves and bucket mix:':<42}{out}/pretrain.png")
-  for k, v in summary.items():
-    print(f"{k + ':':<42}{v:.3f}" if isinstance(v, float) else f"{k + ':':<42}{v}")
+  rows = [("output", out), ("hf chat model", hf_dir), ("hf reward model", os.path.join(out, "hf_reward")),
+          ("plots", ", ".join(f"{out}/{n}.png" for n in ("pretrain", "sft", "reward")))]
+  rows += [(k, f"{v:.4f}" if isinstance(v, float) else v) for k, v in summary.items()]
+  rows.append(("wall time", f"{time.time() - start:.0f}s"))
+  for k, v in rows:
+    print(f"{k + ':':<44}{v}")
+  with open(os.path.join(out, "summary.json"), "w") as f:
+    json.dump(summary, f, ensure_ascii=False, indent=2)
   if not agree:
     raise SystemExit("demo failed: transformers and xy_jax disagree")
 
