@@ -1,0 +1,1 @@
+"""RLHF: PPO with actor, reference, critic and reward models."""
