@@ -1,4 +1,5 @@
-"""Export an xy_jax checkpoint to a Hugging Face directory (LlamaForCausalLM).
+"""Export an xy_jax checkpoint to a Hugging Face directory (LlamaForCausalLM, or
+LlamaForSequenceClassification for reward models and PPO critics: `--part critic`).
 
   python tools/export_hf.py --checkpoint CKPT --out DIR [--dtype auto|float32|bfloat16]
 
@@ -17,6 +18,7 @@ from xy_jax.models.loading import load_checkpoint
 flags.DEFINE_string("checkpoint", None, "xy_jax checkpoint directory", required=True)
 flags.DEFINE_string("out", None, "HF directory to create", required=True)
 flags.DEFINE_integer("step", None, "checkpoint step (default: latest)")
+flags.DEFINE_enum("part", None, ["actor", "critic"], "which model of a PPO checkpoint (default: actor)")
 flags.DEFINE_enum("dtype", "auto", ["auto", "float32", "bfloat16", "float16"],
                   "tensor dtype; auto = the dtype the model was imported from, else the parameters'")
 flags.DEFINE_string("tokenizer", None, "tokenizer.model to ship (default: the checkpoint's)")
@@ -29,7 +31,7 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  loaded = load_checkpoint(FLAGS.checkpoint, cli.mesh_sharding(FLAGS.mesh), FLAGS.step)
+  loaded = load_checkpoint(FLAGS.checkpoint, cli.mesh_sharding(FLAGS.mesh), FLAGS.step, FLAGS.part)
   dtype = FLAGS.dtype
   if dtype == "auto":
     dtype = loaded.meta.get("source_dtype", loaded.cfg.param_dtype)

@@ -7,6 +7,8 @@ data/pretrain/reports/*.txt   long multi-paragraph reports (one document per lin
 data/pretrain/general.txt     general text, one document per line
 data/sft/finance_qa.jsonl     SFT conversations (both the "conversations" and prompt/response forms)
 data/preference/pairs.jsonl   preference pairs {"prompt", "chosen", "rejected"}
+data/rl/prompts.jsonl         PPO prompts {"prompt", "category"}
+data/eval/prompts.jsonl       categorised evaluation prompts (the seeds' general and finance categories)
 """
 
 import json
@@ -14,7 +16,8 @@ import os
 
 from absl import app, flags
 
-from xy_jax.data.synthetic_text import preference_pairs, pretraining_sources, sft_conversations
+from xy_jax.data.synthetic_text import (eval_prompts, preference_pairs, pretraining_sources,
+                                       rl_prompts, sft_conversations)
 
 _OUT = flags.DEFINE_string("out", "data", "output directory")
 
@@ -35,7 +38,8 @@ def main(argv):
     f.write("\n".join(src["general"]) + "\n")
   print(f"wrote {pre}: " + ", ".join(f"{k} {len(v)} docs" for k, v in src.items()))
   for sub, name, records in (("sft", "finance_qa.jsonl", sft_conversations()),
-                             ("preference", "pairs.jsonl", preference_pairs())):
+                             ("preference", "pairs.jsonl", preference_pairs()),
+                             ("rl", "prompts.jsonl", rl_prompts()), ("eval", "prompts.jsonl", eval_prompts())):
     os.makedirs(os.path.join(_OUT.value, sub), exist_ok=True)
     path = os.path.join(_OUT.value, sub, name)
     with open(path, "w", encoding="utf-8") as f:

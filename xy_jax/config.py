@@ -13,7 +13,7 @@ from ml_collections import ConfigDict
 from xy_jax.models.model_config import ConfigError, ModelConfig
 from xy_jax.models.presets import get_preset
 
-STAGES = ("pretrain", "sft", "reward")
+STAGES = ("pretrain", "sft", "reward", "ppo")
 SCHEDULES = ("cosine", "linear", "constant")
 
 
@@ -51,6 +51,37 @@ def base_config() -> ConfigDict:
   c.sft = ConfigDict()
   c.sft.system = ml_collections.config_dict.placeholder(str)  # system message (70B style)
   c.sft.truncation = "drop_rounds"  # or "skip": conversations longer than the row
+
+  # PPO (stage "ppo"); defaults are DeepSpeed-Chat's (../shared/rlhf.md).
+  c.ppo = ConfigDict()
+  c.ppo.actor_checkpoint = ml_collections.config_dict.placeholder(str)  # SFT: actor and reference
+  c.ppo.reward_checkpoint = ml_collections.config_dict.placeholder(str)  # frozen reward model
+  c.ppo.critic_checkpoint = ml_collections.config_dict.placeholder(str)  # None: the reward model
+  c.ppo.reward_fn = ml_collections.config_dict.placeholder(str)  # a rule reward instead of the RM
+  c.ppo.prompts_per_step = 64
+  c.ppo.max_prompt_len = 256
+  c.ppo.max_answer_len = 256
+  c.ppo.temperature = 1.0
+  c.ppo.top_p = 1.0
+  c.ppo.kl_ctl = 0.1
+  c.ppo.kl_target = ml_collections.config_dict.placeholder(float)  # None: fixed kl_ctl
+  c.ppo.kl_horizon = 10000.0
+  c.ppo.kl_estimator = "k1"
+  c.ppo.clip_reward_value = 5.0
+  c.ppo.no_eos_penalty = 0.0
+  c.ppo.gamma = 1.0
+  c.ppo.lam = 0.95
+  c.ppo.whiten_advantages = False
+  c.ppo.ppo_epochs = 1
+  c.ppo.mini_batches = 1
+  c.ppo.cliprange = 0.2
+  c.ppo.cliprange_value = 0.2
+  c.ppo.ptx_coef = 0.0
+  c.ppo.ema_beta = 0.0  # 0.992 keeps an EMA copy of the actor
+  c.ppo.critic_warmup_steps = 0
+  c.ppo.actor_lr = 9.65e-6
+  c.ppo.critic_lr = 5e-6
+  c.ppo.frozen_dtype = "bfloat16"  # reference and reward models
 
   c.optim = ConfigDict()
   c.optim.lr = 3e-4
@@ -114,8 +145,9 @@ def validate(c: ConfigDict) -> ModelConfig:
     _field(f"data.sources.{name}.weight", src.get("weight", 1.0) >= 0, "must be >= 0")
   _field("data.sources", sum(s.get("weight", 1.0) for s in d.sources.values()) > 0, "all weights are 0")
   for name, src in d.sources.items():
-    _field(f"data.sources.{name}.format", src.get("format", "text") in ("text", "sft", "preference"),
-           f"{src.get('format')!r} is not 'text', 'sft' or 'preference'")
+    _field(f"data.sources.{name}.format",
+           src.get("format", "text") in ("text", "sft", "preference", "prompt"),
+           f"{src.get('format')!r} is not 'text', 'sft', 'preference' or 'prompt'")
   _field("sft.truncation", c.sft.truncation in ("drop_rounds", "skip"),
          f"{c.sft.truncation!r} is not 'drop_rounds' or 'skip'")
   _field("data.eval_fraction", 0 <= d.eval_fraction < 1, f"{d.eval_fraction}: in [0, 1)")
@@ -132,6 +164,14 @@ def validate(c: ConfigDict) -> ModelConfig:
   t = c.train
   for name in ("log_every", "eval_every", "checkpoint_every", "keep_checkpoints", "max_bad_steps"):
     _field(f"train.{name}", t[name] > 0, "must be positive")
+  pp = c.ppo
+  _field("ppo.kl_estimator", pp.kl_estimator in ("k1", "k3"), f"{pp.kl_estimator!r}: k1 or k3")
+  _field("ppo.frozen_dtype", pp.frozen_dtype in ("float32", "bfloat16"), "float32 or bfloat16")
+  for name in ("prompts_per_step", "max_prompt_len", "max_answer_len", "ppo_epochs", "mini_batches"):
+    _field(f"ppo.{name}", pp[name] > 0, "must be positive")
+  _field("ppo.mini_batches", pp.prompts_per_step % pp.mini_batches == 0,
+         f"{pp.mini_batches} does not divide ppo.prompts_per_step={pp.prompts_per_step}")
+  _field("ppo.ema_beta", 0 <= pp.ema_beta < 1, "in [0, 1)")
   _field("init_from_hf", not (c.init_from_hf and c.init_from_checkpoint),
          "set at most one of init_from_hf and init_from_checkpoint")
   return model

@@ -221,3 +221,35 @@ def preference_pairs(seed: int = 0) -> list[dict]:
                   "rejected": rng.choice(("I don't know.", "Look it up yourself.", f"The {en} is {other[3]}."))})
   rng.shuffle(pairs)
   return pairs
+
+
+# The seeds' evaluation categories (general and finance).
+EVAL_CATEGORIES = {
+    "general/safety": ("如何安全地保管银行卡密码？", "收到可疑的中奖短信应该怎么办？"),
+    "general/chat": ("你好，今天心情不太好。", "周末有什么放松的建议？"),
+    "general/math": ("12加30等于多少？", "一年有几个月？"),
+    "general/translation": ("把“复利”翻译成英文。", "Translate 'exchange rate' into Chinese."),
+    "general/summary": ("用一句话总结：读书可以开阔眼界，增长知识。", "总结：坚持锻炼身体有助于保持健康。"),
+    "general/writing": ("写一句鼓励朋友的话。", "写一句关于春天的句子。"),
+    "finance/customer_service": ("信用卡分期怎么办理？", "如何查询理财产品的收益？"),
+    "finance/writing": ("写一句介绍基金净值的话。", "写一句提示投资风险的话。"),
+    "finance/summary": ("总结：星河银行第2季度营业收入增长10%。", "总结：华信科技营业收入下降5%。"),
+    "finance/knowledge": ("什么是市盈率？", "什么是债券久期？", "什么是对冲？"),
+    "finance/analysis": ("资产负债率高意味着什么？", "通货膨胀对存款有什么影响？"),
+    "finance/calculation": ("本金1000元，年利率3%，按复利计算2年后本息合计多少？",
+                            "本金5000元，年利率2%，按复利计算1年后本息合计多少？"),
+}
+
+
+def rl_prompts(seed: int = 0) -> list[dict]:
+  """PPO prompts: glossary questions (finance/knowledge) plus the evaluation categories."""
+  rng = random.Random(seed)
+  prompts = [{"prompt": f"什么是{zh}？", "category": "finance/knowledge"} for zh, *_ in GLOSSARY]
+  prompts += [{"prompt": f"请解释{zh}。", "category": "finance/knowledge"} for zh, *_ in GLOSSARY]
+  prompts += [{"prompt": f"What is the {en}?", "category": "finance/knowledge"} for _, _, en, _ in GLOSSARY]
+  rng.shuffle(prompts)
+  return prompts
+
+
+def eval_prompts() -> list[dict]:
+  return [{"prompt": q, "category": c} for c, qs in EVAL_CATEGORIES.items() for q in qs]

@@ -26,17 +26,34 @@ class LoadedModel:
 
 
 def load_checkpoint(path: str, sharding: LogicalSharding, step: int | None = None,
-                    **overrides) -> LoadedModel:
+                    part: str | None = None, **overrides) -> LoadedModel:
+  """A checkpoint's model. PPO checkpoints hold two: `part` picks "actor" (default) or "critic"."""
   meta = checkpoint.load_meta(path, step)
   cfg = checkpoint.model_config_from_meta(meta, path).replace(**overrides)
   kind = meta.get("kind", "causal_lm")
-  if kind not in MODEL_CLASSES:
+  if kind == "ppo":
+    from xy_jax.rl.ppo import ActorCritic
+    critic_cfg = ModelConfig.from_dict(meta["stage_meta"]["critic_model"], field=f"{path}:critic").replace(
+        **overrides)
+    cls = lambda c, rngs, sharding: ActorCritic(cfg, critic_cfg, rngs, sharding)  # noqa: E731
+  elif kind in MODEL_CLASSES:
+    if part is not None:
+      raise ConfigError(f"--part={part}: {path} holds one {kind} model, not a PPO actor/critic pair")
+    cls = MODEL_CLASSES[kind]
+  else:
     raise checkpoint.CheckpointError(f"{path}: unknown model kind {kind!r} in meta")
-  graphdef, abs_state = abstract_model(MODEL_CLASSES[kind], cfg, sharding)
+  graphdef, abs_state = abstract_model(cls, cfg, sharding)
   target = checkpoint.abstract_pure_params(abs_state, state_shardings(abs_state, sharding))
   params = checkpoint.restore_params(path, target, step)
   nnx.replace_by_pure_dict(abs_state, params)
-  return LoadedModel(cfg, nnx.merge(graphdef, abs_state), kind, checkpoint.tokenizer_path(path), meta)
+  model = nnx.merge(graphdef, abs_state)
+  if kind == "ppo":
+    part = part or "actor"
+    if part not in ("actor", "critic"):
+      raise ConfigError(f"--part={part!r}: a PPO checkpoint holds 'actor' and 'critic'")
+    model, kind = getattr(model, part), ("causal_lm" if part == "actor" else "reward")
+    cfg = cfg if part == "actor" else critic_cfg
+  return LoadedModel(cfg, model, kind, checkpoint.tokenizer_path(path), meta)
 
 
 def load_model(*, hf: str | None, ckpt: str | None, sharding: LogicalSharding,

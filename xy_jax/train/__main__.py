@@ -4,6 +4,7 @@ Multi-host: on TPU pods and SLURM the processes find each other automatically; e
 `--coordinator_address host:port --num_processes N --process_id I` to every process.
 """
 
+import os
 import sys
 
 from absl import app, flags, logging
@@ -42,6 +43,8 @@ def main(argv):
   try:
     result = run(FLAGS.config, FLAGS.workdir, log=log)
   except USER_ERRORS as e:
+    if os.environ.get("XY_JAX_TRACEBACK"):
+      raise
     print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
     sys.exit(2)
   except TrainingError as e:

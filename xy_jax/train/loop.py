@@ -69,12 +69,13 @@ def run(cfg: ConfigDict, workdir: str, log=print) -> RunResult:
   ckpt = checkpoint.TrainCheckpointer(os.path.join(workdir, "checkpoints"), cfg.train.keep_checkpoints,
                                       cfg.train.keep_best, cfg.train.async_checkpointing, log)
   train_item = lambda s: {"opt_state": s.opt_state, "step": s.step,  # noqa: E731
-                          "bad_streak": s.bad_streak, "bad_total": s.bad_total}
+                          "bad_streak": s.bad_streak, "bad_total": s.bad_total, "extra": s.extra}
   restored = ckpt.restore_latest(rs.abstract_state.params, train_item(rs.abstract_state))
   data_state = None
   if restored is not None:
     start, params, train, data_state, meta = restored
-    state = TrainState(train["step"], params, train["opt_state"], train["bad_streak"], train["bad_total"])
+    state = TrainState(train["step"], params, train["opt_state"], train["bad_streak"],
+                       train["bad_total"], train["extra"])
     log(f"resumed from {ckpt.directory}/{start}")
     old_mix = meta.get("stage_meta", {}).get("mixture")
     new_mix = stage.meta.get("mixture")
@@ -164,7 +165,7 @@ def run(cfg: ConfigDict, workdir: str, log=print) -> RunResult:
     while step < cfg.train.steps:
       batch = next(iterator)
       bucket = int(batch.pop("bucket"))
-      row_tokens = int(batch["tokens"].size) * jax.process_count()
+      row_tokens = stage.tokens_in_batch(batch) * jax.process_count()
       state, metrics = rs.train_step(state, rs.to_device(batch))
       step += 1
       pending.append((step, bucket, row_tokens, metrics))

@@ -94,7 +94,8 @@ def open_sources(cfg: ConfigDict, tok: Tokenizer, log) -> list[PreparedSource]:
   return out
 
 
-def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer, dp_size: int, log) -> Stage:
+def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer, sharding, log) -> Stage:
+  dp_size = sharding.mesh.shape["data"] * sharding.mesh.shape["fsdp"]
   d = cfg.data
   buckets = tuple(sorted(d.buckets))
   sources = open_sources(cfg, tok, log)

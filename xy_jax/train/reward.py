@@ -73,7 +73,8 @@ class PairSteps:
     return batch
 
 
-def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer, dp_size: int, log) -> Stage:
+def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer, sharding, log) -> Stage:
+  dp_size = sharding.mesh.shape["data"] * sharding.mesh.shape["fsdp"]
   d = cfg.data
   length = max(d.buckets)
   rows = d.tokens_per_step // length

@@ -23,13 +23,15 @@ from xy_jax.data.tokenizer import Tokenizer, load_tokenizer
 from xy_jax.models.factory import abstract_model, init_model, state_shardings
 from xy_jax.models.model_config import ConfigError, ModelConfig
 from xy_jax.sharding import LogicalSharding, make_mesh
+from xy_jax.rl import ppo
 from xy_jax.train import pretrain, reward
 from xy_jax.train.optim import optimizer
 from xy_jax.train.stage import Stage
 from xy_jax.train.state import TrainState, state_shardings as train_state_shardings
 from xy_jax.train.step import make_eval_step, make_train_step
 
-STAGE_BUILDERS = {"pretrain": pretrain.build, "sft": pretrain.build, "reward": reward.build}
+STAGE_BUILDERS = {"pretrain": pretrain.build, "sft": pretrain.build, "reward": reward.build,
+                  "ppo": ppo.build}
 
 
 NUMERICS = ("dtype", "scan_layers", "remat_policy", "attention_impl")
@@ -103,9 +105,13 @@ class RunSetup:
 
   def init_state(self, log=print) -> TrainState:
     """Fresh state: random init, or weights from init_from_hf / init_from_checkpoint."""
-    self.model_cfg, params = _initial_params(self.cfg, self.model_cfg, self.stage.model_cls,
-                                             self.sharding, log)
-    return jax.jit(lambda p: TrainState.create(p, self.tx), out_shardings=self.state_shardings)(params)
+    if self.stage.init_params is not None:
+      params = self.stage.init_params(self)
+    else:
+      self.model_cfg, params = _initial_params(self.cfg, self.model_cfg, self.stage.model_cls,
+                                               self.sharding, log)
+    create = lambda p: TrainState.create(p, self.tx, self.stage.init_extra(p))  # noqa: E731
+    return jax.jit(create, out_shardings=self.state_shardings)(params)
 
   def to_device(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
     """This process's rows -> global arrays sharded over the batch axes."""
@@ -123,13 +129,13 @@ def setup(cfg: ConfigDict, log=print) -> RunSetup:
   model_cfg = validate(cfg)
   mesh = make_mesh(cfg.mesh)
   sharding = LogicalSharding(mesh)
-  dp_size = mesh.shape["data"] * mesh.shape["fsdp"]
   tok = load_tokenizer(cfg.data.tokenizer)
   model_cfg = _source_model_config(cfg, model_cfg)
   if tok.vocab_size > model_cfg.vocab_size:
     raise ConfigError(f"data.tokenizer: {tok.vocab_size} pieces exceed model.vocab_size="
                       f"{model_cfg.vocab_size}")
-  stage = STAGE_BUILDERS[cfg.stage](cfg, model_cfg, tok, dp_size, log)
+  stage = STAGE_BUILDERS[cfg.stage](cfg, model_cfg, tok, sharding, log)
+  model_cfg = stage.model_config or model_cfg
   log(f"{stage.name}: {model_cfg.param_count() / 1e6:.2f}M params on mesh {dict(mesh.shape)} "
       f"({jax.device_count()} devices, {jax.process_count()} processes)")
   for line in stage.summary:
@@ -138,17 +144,24 @@ def setup(cfg: ConfigDict, log=print) -> RunSetup:
   graphdef, abs_model_state = abstract_model(stage.model_cls, model_cfg, sharding)
   param_sh = nnx.to_pure_dict(state_shardings(abs_model_state, sharding))
   abs_params = checkpoint.abstract_pure_params(abs_model_state, None)
-  tx, lr_schedule = optimizer(cfg.optim, cfg.train.steps)
-  abs_state = jax.eval_shape(lambda p: TrainState.create(p, tx), abs_params)
-  st_sh = train_state_shardings(abs_state, param_sh, tx, mesh)
+  build_tx = stage.build_optimizer or (lambda c: optimizer(c.optim, c.train.steps))
+  tx, lr_schedule = build_tx(cfg)
+  abs_state = jax.eval_shape(lambda p: TrainState.create(p, tx, stage.init_extra(p)), abs_params)
+  replicated = NamedSharding(mesh, jax.sharding.PartitionSpec())
+  extra_sh = stage.extra_shardings(param_sh, replicated) if stage.extra_shardings else None
+  st_sh = train_state_shardings(abs_state, param_sh, tx, mesh, extra_sh)
   with_sh = lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s)  # noqa: E731
-  train_step = jax.jit(
-      make_train_step(graphdef, stage.loss_sums, tx, lr_schedule, cfg.optim.grad_accum,
-                      cfg.optim.z_loss, sharding),
-      donate_argnums=0, out_shardings=(st_sh, None))
-  return RunSetup(
+  rs = RunSetup(
       cfg=cfg, model_cfg=model_cfg, mesh=mesh, sharding=sharding, tokenizer=tok, stage=stage,
       graphdef=graphdef, tx=tx, lr_schedule=lr_schedule, state_shardings=st_sh,
-      abstract_state=jax.tree.map(with_sh, abs_state, st_sh), train_step=train_step,
+      abstract_state=jax.tree.map(with_sh, abs_state, st_sh), train_step=None,
       eval_step=jax.jit(make_eval_step(graphdef, stage.loss_sums)),
       batch_sharding=NamedSharding(mesh, sharding.spec(("act_batch",))))
+  if stage.build_step is not None:
+    rs.train_step = stage.build_step(rs)
+  else:
+    rs.train_step = jax.jit(
+        make_train_step(graphdef, stage.loss_sums, tx, lr_schedule, cfg.optim.grad_accum,
+                        cfg.optim.z_loss, sharding),
+        donate_argnums=0, out_shardings=(st_sh, None))
+  return rs

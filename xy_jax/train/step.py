@@ -56,7 +56,7 @@ def make_train_step(graphdef: nnx.GraphDef, loss_sums: LossSums, tx: optax.Gradi
     count = jnp.maximum(totals["count"], 1.0)
     grads = jax.tree.map(lambda g: g / count, grads)
     loss = totals["nll_sum"] / count
-    grad_norm = optax.global_norm(grads)
+    grad_norm = optax.tree.norm(grads)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
 
@@ -67,7 +67,7 @@ def make_train_step(graphdef: nnx.GraphDef, loss_sums: LossSums, tx: optax.Gradi
         params=keep(params, state.params),
         opt_state=keep(opt_state, state.opt_state),
         bad_streak=jnp.where(ok, 0, state.bad_streak + 1),
-        bad_total=state.bad_total + (~ok).astype(jnp.int32))
+        bad_total=state.bad_total + (~ok).astype(jnp.int32), extra=state.extra)
     metrics = {"loss": loss, "grad_norm": grad_norm, "lr": lr_schedule(state.step),
                "tokens": totals["count"], "skipped": (~ok).astype(jnp.int32),
                "bad_streak": new_state.bad_streak}

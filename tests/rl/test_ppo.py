@@ -1,0 +1,104 @@
+"""PPO end to end: four models, frozen ones untouched, exact first ratios, learning, resume, export."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from tests.train.train_helpers import ROOT, env, losses
+
+
+def _cfg(lm, rm, **over):
+  from tests.train.test_config import load
+  cfg = load(os.path.join(ROOT, "configs", "ppo_tiny.py"))
+  cfg.ppo.actor_checkpoint = lm
+  cfg.ppo.reward_checkpoint = rm
+  cfg.data.sources.prompts.paths = (os.path.join(ROOT, "data/rl/prompts.jsonl"),)
+  for k, v in over.items():
+    section, name = k.split("__")
+    cfg[section][name] = v
+  return cfg
+
+
+def test_frozen_models_stay_bit_identical_and_first_ratios_are_one(lm_checkpoint, rm_checkpoint):
+  from xy_jax.train.setup import setup
+  rs = setup(_cfg(lm_checkpoint, rm_checkpoint, train__steps=3), log=lambda *_: None)
+  frozen_before = jax.tree.map(np.array, (rs.stage.frozen["ref_params"], rs.stage.frozen["rm_params"]))
+  state = rs.init_state(log=lambda *_: None)
+  actor_before = jax.tree.map(np.array, state.params["actor"])
+  critic_before = jax.tree.map(np.array, state.params["critic"])
+  for step in range(3):
+    batch = rs.stage.train_source[step]
+    batch.pop("bucket")
+    state, m = rs.train_step(state, rs.to_device(batch))
+    assert float(m["first_ratio_max_dev"]) == 0.0  # exactly 1 before any update
+  frozen_after = jax.tree.map(np.array, (rs.stage.frozen["ref_params"], rs.stage.frozen["rm_params"]))
+  for a, b in zip(jax.tree.leaves(frozen_before), jax.tree.leaves(frozen_after)):
+    assert a.tobytes() == b.tobytes()
+  changed = lambda before, after: any(  # noqa: E731
+      not np.array_equal(a, np.asarray(b)) for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after)))
+  assert changed(actor_before, state.params["actor"]) and changed(critic_before, state.params["critic"])
+  assert int(state.step) == 3
+
+
+def _ppo(workdir, lm, rm, *overrides, steps):
+  cmd = [sys.executable, "-m", "xy_jax.train", f"--config={ROOT}/configs/ppo_tiny.py",
+         f"--workdir={workdir}", "--cpu_devices=2", f"--config.ppo.actor_checkpoint={lm}",
+         f"--config.train.steps={steps}", *overrides]
+  if rm:
+    cmd.append(f"--config.ppo.reward_checkpoint={rm}")
+  proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=ROOT, timeout=900)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return proc
+
+
+def _metric(workdir, key):
+  out = {}
+  for line in open(os.path.join(workdir, "metrics.jsonl")):
+    r = json.loads(line)
+    if key in r:
+      out[r["step"]] = r[key]
+  return out
+
+
+LEARNABLE = ("--config.ppo.reward_fn=brevity", "--config.ppo.actor_lr=3e-4",
+             "--config.ppo.critic_lr=3e-4", "--config.optim.schedule=constant")
+
+
+@pytest.mark.heavy
+def test_mean_reward_rises_while_kl_stays_bounded(tmp_path, lm_checkpoint):
+  workdir = str(tmp_path / "ppo")
+  _ppo(workdir, lm_checkpoint, None, *LEARNABLE, f"--config.ppo.critic_checkpoint={lm_checkpoint}",
+       steps=24)
+  reward, kl = _metric(workdir, "reward_mean"), _metric(workdir, "kl")
+  first = np.mean([reward[s] for s in range(1, 6)])
+  last = np.mean([reward[s] for s in range(20, 25)])
+  assert last > first + 0.4, (first, last)
+  assert max(kl.values()) < 8.0 and np.mean([kl[s] for s in range(20, 25)]) < 4.0, kl
+
+
+def test_resume_mid_ppo_matches_an_uninterrupted_run(tmp_path, lm_checkpoint, rm_checkpoint):
+  common = ("--config.optim.schedule=constant", "--config.train.checkpoint_every=2")
+  straight = str(tmp_path / "straight")
+  _ppo(straight, lm_checkpoint, rm_checkpoint, *common, steps=6)
+  split = str(tmp_path / "split")
+  _ppo(split, lm_checkpoint, rm_checkpoint, *common, steps=3)
+  proc = _ppo(split, lm_checkpoint, rm_checkpoint, *common, steps=6)
+  assert "resumed from" in proc.stderr
+  a, b = losses(straight), losses(split)
+  assert sorted(a) == sorted(b) == list(range(1, 7))
+  assert a == b
+  assert _metric(straight, "reward_mean") == _metric(split, "reward_mean")
+
+  # The actor exports as a causal LM, the critic as a sequence classifier.
+  for part, arch in (("actor", "LlamaForCausalLM"), ("critic", "LlamaForSequenceClassification")):
+    out = str(tmp_path / f"hf_{part}")
+    exp = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "export_hf.py"),
+                          f"--checkpoint={split}/checkpoints", f"--out={out}", f"--part={part}"],
+                         capture_output=True, text=True, env=env(), cwd=ROOT, timeout=300)
+    assert exp.returncode == 0, exp.stderr[-2000:]
+    assert json.load(open(os.path.join(out, "config.json")))["architectures"] == [arch]
