@@ -104,12 +104,16 @@ def pair_batch(pairs: Pairs, index: Sequence[int], length: int, pad_id: int,
   `weight` (per row, equal within a pair) is 0 for filler pairs that only complete a batch.
   """
   rows = [seq for i in index for seq in (pairs.chosen[i], pairs.rejected[i])]
-  tokens = np.full((len(rows), length), pad_id, np.int32)
-  segment_ids = np.zeros((len(rows), length), np.int32)
-  for r, seq in enumerate(rows):
+  w = np.ones(len(index), np.float32) if weights is None else np.asarray(weights, np.float32)
+  return {**right_padded(rows, length, pad_id), "weight": np.repeat(w, 2)}
+
+
+def right_padded(seqs: Sequence[np.ndarray], length: int, pad_id: int) -> dict[str, np.ndarray]:
+  """tokens / segment_ids (1 = real) / positions [len(seqs), length] for whole sequences."""
+  tokens = np.full((len(seqs), length), pad_id, np.int32)
+  segment_ids = np.zeros((len(seqs), length), np.int32)
+  for r, seq in enumerate(seqs):
     tokens[r, :len(seq)] = seq
     segment_ids[r, :len(seq)] = 1
   positions = np.broadcast_to(np.arange(length, dtype=np.int32), tokens.shape).copy()
-  w = np.ones(len(index), np.float32) if weights is None else np.asarray(weights, np.float32)
-  return {"tokens": tokens, "segment_ids": segment_ids, "positions": positions,
-          "weight": np.repeat(w, 2)}
+  return {"tokens": tokens, "segment_ids": segment_ids, "positions": positions}
