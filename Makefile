@@ -9,9 +9,10 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# The CPU build of torch first, so the test extra's range is already met.
+	# The CPU build of torch first, so the test extra's range is already met. The tpu extra
+	# (libtpu) lets tools/plan.py compile for TPU topologies on this CPU-only machine.
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,tpu]'
 	touch $(STAMP)
 
 demo: $(STAMP)

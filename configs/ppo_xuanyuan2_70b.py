@@ -16,6 +16,7 @@ def get_config(arg=None):
   c = base_config()
   c.stage = "ppo"
   c.model = model_config("xuanyuan2_70b", dtype="bfloat16", remat_policy="full")
+  c.mesh.rules = {"vocab": (), "act_vocab": ()}  # 39438 does not divide the tensor axis
   c.mesh.data, c.mesh.fsdp, c.mesh.tensor = 1, -1, 8
   c.data.tokenizer = "runs/tokenizers/xuanyuan/tokenizer.model"
   c.data.sources = {
@@ -33,6 +34,7 @@ def get_config(arg=None):
   c.ppo.kl_ctl = 0.1
   c.ppo.ptx_coef = 27.8
   c.ppo.ema_beta = 0.992
+  c.ppo.critic_preset = "xuanyuan_13b"  # the shape tools/plan.py uses (checkpoints decide in training)
   c.ppo.actor_lr = 9.65e-6
   c.ppo.critic_lr = 5e-6
   c.optim.warmup_steps = 100

@@ -15,6 +15,7 @@ def get_config(arg=None):
   del arg
   c = base_config()
   c.model = model_config("xuanyuan2_70b", dtype="bfloat16", remat_policy="full")
+  c.mesh.rules = {"vocab": (), "act_vocab": ()}  # 39438 does not divide the tensor axis
   c.mesh.data, c.mesh.fsdp, c.mesh.tensor = 1, -1, 4
   c.data.prepared_dir = "runs/data/xuanyuan2_70b"
   c.data.tokenizer = "runs/tokenizers/xuanyuan/tokenizer.model"
@@ -28,6 +29,9 @@ def get_config(arg=None):
   c.data.buckets = (2048, 4096, 8192, 16384)
   c.data.tokens_per_step = 16384 * 256
   c.data.eval_length = 2048
+  # v5p-256 (v5p:4x4x8, 128 chips): fsdp 32 x tensor 4; 8 micro-batches keep the 16k bucket at
+  # one row per data-parallel shard per micro-batch (tools/plan.py, docs/performance.md).
+  c.optim.grad_accum = 8
   c.optim.lr = 3e-5
   c.optim.warmup_steps = 200
   c.optim.min_lr_ratio = 0.1

@@ -21,6 +21,9 @@ def get_config(arg=None):
   }
   c.data.buckets = (2048,)
   c.data.tokens_per_step = 2048 * 256  # 0.5M tokens per step
+  # tools/plan.py on v5p:2x2x1 (v5p-8): 16 micro-batches of 4 rows per chip with dots remat peak
+  # at 76 GiB of 95 (full remat: 52 GiB, slower); see docs/performance.md.
+  c.optim.grad_accum = 16
   c.optim.lr = 1e-4
   c.optim.warmup_steps = 500
   c.train.steps = 20000

@@ -102,7 +102,7 @@ def main(argv):
   summary["reward model held-out accuracy"] = [
       r for r in rm_metrics if "eval/accuracy/preference" in r][-1]["eval/accuracy/preference"]
 
-  t = banner("export the chat model and the reward model to Hugging Face")
+  banner("export the chat model and the reward model to Hugging Face")
   chat = load_checkpoint(os.path.join(sft_dir, "checkpoints"), sharding, dtype="float32")
   hf_dir = os.path.join(out, "hf_chat")
   export_hf(chat.model, chat.cfg, hf_dir, tokenizer_file=chat.tokenizer_file, log=print)
@@ -110,7 +110,7 @@ def main(argv):
   export_hf(rm.model, rm.cfg, os.path.join(out, "hf_reward"), kind="reward",
             tokenizer_file=rm.tokenizer_file, log=print)
 
-  t = banner("chat through transformers (PyTorch) beside xy_jax, greedy")
+  banner("chat through transformers (PyTorch) beside xy_jax, greedy")
   import torch
   from transformers import AutoModelForCausalLM, AutoTokenizer
   hf_tok = AutoTokenizer.from_pretrained(hf_dir)

@@ -34,6 +34,9 @@ def base_config() -> ConfigDict:
   c.init_from_checkpoint = ml_collections.config_dict.placeholder(str)
 
   c.mesh = ConfigDict({"data": 1, "fsdp": -1, "tensor": 1, "dcn_data": 1})
+  # Overrides of the logical-axis rules: name -> tuple of mesh axes (() = replicated), e.g.
+  # {"vocab": ()} when the vocabulary does not divide the tensor axis (XuanYuan's 39438).
+  c.mesh.rules = ConfigDict()
 
   c.data = ConfigDict()
   c.data.tokenizer = ml_collections.config_dict.placeholder(str)  # None: the shipped tiny tokenizer
@@ -58,6 +61,7 @@ def base_config() -> ConfigDict:
   c.ppo.reward_checkpoint = ml_collections.config_dict.placeholder(str)  # frozen reward model
   c.ppo.critic_checkpoint = ml_collections.config_dict.placeholder(str)  # None: the reward model
   c.ppo.reward_fn = ml_collections.config_dict.placeholder(str)  # a rule reward instead of the RM
+  c.ppo.critic_preset = ml_collections.config_dict.placeholder(str)  # critic/reward shape for plans
   c.ppo.prompts_per_step = 64
   c.ppo.max_prompt_len = 256
   c.ppo.max_answer_len = 256

@@ -43,6 +43,17 @@ DEFAULT_RULES: tuple[tuple[str, Any], ...] = (
 )
 
 
+def rules_with_overrides(overrides, rules=DEFAULT_RULES) -> tuple[tuple[str, Any], ...]:
+  """The rules table with some logical names remapped (an empty tuple replicates)."""
+  overrides = dict(overrides.items()) if hasattr(overrides, "items") else dict(overrides or {})
+  known = {name for name, _ in rules}
+  for name in overrides:
+    if name not in known:
+      raise ShardingError(f"mesh.rules.{name}: not a logical axis (known: {', '.join(sorted(known))})")
+  fix = lambda v: None if v in ((), "", None) else (v if isinstance(v, str) else tuple(v))  # noqa: E731
+  return tuple((name, fix(overrides[name]) if name in overrides else axes) for name, axes in rules)
+
+
 class ShardingError(ValueError):
   """A shape does not fit the mesh; the message names the tensor, dimension and mesh axis."""
 

@@ -32,8 +32,8 @@ PRESETS: dict[str, ModelConfig] = {
         vocab_size=2048, hidden_size=128, intermediate_size=352, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
         rope_theta=10000.0, rms_norm_eps=1e-6, dtype="float32", remat_policy="none"),
-    "small": ModelConfig(  # ~50M parameters: CPU benchmarks
-        vocab_size=2048, hidden_size=512, intermediate_size=1408, num_hidden_layers=8,
+    "small": ModelConfig(  # ~49M parameters: CPU benchmarks
+        vocab_size=2048, hidden_size=512, intermediate_size=1408, num_hidden_layers=16,
         num_attention_heads=8, num_key_value_heads=4, max_position_embeddings=2048,
         rms_norm_eps=1e-6, dtype="float32", remat_policy="none"),
 }

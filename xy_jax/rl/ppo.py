@@ -32,6 +32,7 @@ from xy_jax.models.factory import init_model
 from xy_jax.models.llama import CausalLM
 from xy_jax.models.loading import load_checkpoint
 from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.models.presets import get_preset
 from xy_jax.models.reward import RewardModel, sequence_scores
 from xy_jax.rl import ppo_math
 from xy_jax.rl.prompts import PromptSteps, read_prompts
@@ -82,78 +83,75 @@ def _frozen(params, dtype: str):
   return jax.jit(lambda p: jax.tree.map(lambda x: x.astype(dtype), p))(params)
 
 
-def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer, sharding, log) -> Stage:
+def _abstract_frozen(cls, cfg: ModelConfig, sharding, dtype: str):
+  """(graphdef, ShapeDtypeStruct params with shardings) of a frozen model: planning only."""
+  from xy_jax.models.factory import abstract_model, state_shardings
+  graphdef, abs_state = abstract_model(cls, cfg, sharding)
+  target = checkpoint.abstract_pure_params(abs_state, state_shardings(abs_state, sharding))
+  cast = lambda a: jax.ShapeDtypeStruct(a.shape, dtype if dtype != "float32" else a.dtype,  # noqa: E731
+                                        sharding=a.sharding)
+  return graphdef, jax.tree.map(cast, target)
+
+
+def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, sharding, log) -> Stage:
+  """`tok=None` builds the stage for planning: shapes from the config (`model`, `ppo.critic_preset`),
+  no checkpoint or prompt is read."""
   p = cfg.ppo
   dp_size = sharding.mesh.shape["data"] * sharding.mesh.shape["fsdp"]
   numerics = {k: getattr(model_cfg, k) for k in NUMERICS}
-
-  # --- models: configs from their checkpoints --------------------------------------------------
-  actor_meta = checkpoint.load_meta(p.actor_checkpoint) if p.actor_checkpoint else None
-  if actor_meta is None:
-    raise ConfigError("ppo.actor_checkpoint: required for stage 'ppo' (an SFT checkpoint)")
-  actor_cfg = checkpoint.model_config_from_meta(actor_meta, p.actor_checkpoint).replace(**numerics)
-  critic_path = p.critic_checkpoint or p.reward_checkpoint
-  if not critic_path:
-    raise ConfigError("ppo.critic_checkpoint: required (or ppo.reward_checkpoint, its default)")
-  critic_cfg = checkpoint.model_config_from_meta(checkpoint.load_meta(critic_path), critic_path).replace(**numerics)
-  if p.reward_fn is None and not p.reward_checkpoint:
-    raise ConfigError("ppo.reward_checkpoint: required unless ppo.reward_fn names a rule reward")
   if p.reward_fn is not None and p.reward_fn not in RULES:
     raise ConfigError(f"ppo.reward_fn={p.reward_fn!r}: choose one of {sorted(RULES)}")
-
-  reference = _load(p.actor_checkpoint, "ppo.actor_checkpoint (reference)", sharding, numerics, log)
-  ref_graph, ref_params = nnx.split(reference.model)
-  ref_params = _frozen(nnx.to_pure_dict(ref_params), p.frozen_dtype)
-  if p.reward_fn is None:
-    reward = _load(p.reward_checkpoint, "ppo.reward_checkpoint", sharding, numerics, log)
-    if reward.kind != "reward":
-      raise ConfigError(f"ppo.reward_checkpoint: {p.reward_checkpoint} holds a {reward.kind} model, "
-                        f"not a reward model")
-    rm_graph, rm_params = nnx.split(reward.model)
-    rm_params = _frozen(nnx.to_pure_dict(rm_params), p.frozen_dtype)
-  else:
-    rm_graph = rm_params = None
-
-  # --- data ------------------------------------------------------------------------------------
-  d = cfg.data
-  template = ChatTemplate(system=cfg.sft.system)
-  report = SkipReport()
-  prompts, text_sources = [], []
-  for name, src in d.sources.items():
-    if src.get("format", "text") == "prompt":
-      prompts += read_prompts(list(src.paths), f"data.sources.{name}.paths", tok, template,
-                              p.max_prompt_len, report)
-    else:
-      text_sources.append(name)
-  if report.total:
-    log(f"prompts: {report.summary()}")
-    for example in report.examples:
-      log(f"  skipped {example}")
-  if len(prompts) < p.prompts_per_step:
-    raise ConfigError(f"data.sources: {len(prompts)} usable prompts, fewer than ppo.prompts_per_step="
-                      f"{p.prompts_per_step}")
   if p.prompts_per_step % (dp_size * p.mini_batches) or p.prompts_per_step % jax.process_count():
     raise ConfigError(f"ppo.prompts_per_step={p.prompts_per_step}: must divide by data-parallel "
                       f"size {dp_size} x ppo.mini_batches={p.mini_batches}")
   seq_len = p.max_prompt_len + p.max_answer_len
+  critic_path = p.critic_checkpoint or p.reward_checkpoint
+
+  if tok is None:  # planning
+    actor_cfg = model_cfg
+    critic_cfg = get_preset(p.critic_preset, **numerics) if p.critic_preset else actor_cfg
+    ref_graph, ref_params = _abstract_frozen(CausalLM, actor_cfg, sharding, p.frozen_dtype)
+    rm_graph, rm_params = (None, None) if p.reward_fn else _abstract_frozen(
+        RewardModel, critic_cfg, sharding, p.frozen_dtype)
+    eos, pad = actor_cfg.eos_token_id, actor_cfg.pad_token_id
+  else:
+    if not p.actor_checkpoint:
+      raise ConfigError("ppo.actor_checkpoint: required for stage 'ppo' (an SFT checkpoint)")
+    if not critic_path:
+      raise ConfigError("ppo.critic_checkpoint: required (or ppo.reward_checkpoint, its default)")
+    if p.reward_fn is None and not p.reward_checkpoint:
+      raise ConfigError("ppo.reward_checkpoint: required unless ppo.reward_fn names a rule reward")
+    actor_meta = checkpoint.load_meta(p.actor_checkpoint)
+    actor_cfg = checkpoint.model_config_from_meta(actor_meta, p.actor_checkpoint).replace(**numerics)
+    critic_cfg = checkpoint.model_config_from_meta(
+        checkpoint.load_meta(critic_path), critic_path).replace(**numerics)
+    reference = _load(p.actor_checkpoint, "ppo.actor_checkpoint (reference)", sharding, numerics, log)
+    ref_graph, ref_params = nnx.split(reference.model)
+    ref_params = _frozen(nnx.to_pure_dict(ref_params), p.frozen_dtype)
+    if p.reward_fn is None:
+      reward = _load(p.reward_checkpoint, "ppo.reward_checkpoint", sharding, numerics, log)
+      if reward.kind != "reward":
+        raise ConfigError(f"ppo.reward_checkpoint: {p.reward_checkpoint} holds a {reward.kind} "
+                          f"model, not a reward model")
+      rm_graph, rm_params = nnx.split(reward.model)
+      rm_params = _frozen(nnx.to_pure_dict(rm_params), p.frozen_dtype)
+    else:
+      rm_graph = rm_params = None
+    eos, pad = tok.eos_id, tok.pad_id
   if seq_len > actor_cfg.max_position_embeddings:
     raise ConfigError(f"ppo.max_prompt_len + ppo.max_answer_len = {seq_len} exceeds the actor's "
                       f"max_position_embeddings={actor_cfg.max_position_embeddings}")
-  ptx = None
-  if p.ptx_coef > 0:
-    if not text_sources:
-      raise ConfigError("ppo.ptx_coef > 0 needs a plain-text source in data.sources")
-    from xy_jax.train.pretrain import open_sources
-    sub = ConfigDict(cfg.to_dict())
-    sub.data.sources = {n: cfg.data.sources[n].to_dict() for n in text_sources}
-    rows = [SourceRows(s, (seq_len,), "train", 0.0, cfg.seed) for s in open_sources(sub, tok, log)]
-    planner = EpochPlanner(rows, [sub.data.sources[n].get("weight", 1.0) for n in text_sources],
-                           (seq_len,), seq_len * p.prompts_per_step, cfg.seed)
-    ptx = StepBatches(planner, tok.pad_id, cfg.train.steps, jax.process_index(), jax.process_count())
-  source = PromptSteps(prompts, p.prompts_per_step, p.max_prompt_len, tok.pad_id, cfg.seed,
-                       cfg.train.steps, jax.process_index(), jax.process_count(), ptx, seq_len)
+  text_sources = [n for n, s in cfg.data.sources.items() if s.get("format", "text") != "prompt"]
+  if p.ptx_coef > 0 and not text_sources:
+    raise ConfigError("ppo.ptx_coef > 0 needs a plain-text source in data.sources")
 
-  model_cls = functools.partial(_actor_critic_factory, actor_cfg, critic_cfg)
+  def plan_batches():
+    b = p.prompts_per_step
+    out = {"prompt_tokens": ((b, p.max_prompt_len), "int32"), "prompt_valid": ((b, p.max_prompt_len), "int32")}
+    if p.ptx_coef > 0:
+      out.update({f"ptx_{k}": ((b, seq_len), "int32") for k in ("tokens", "positions", "segment_ids",
+                                                               "loss_mask")})
+    return {f"prompts x {p.max_prompt_len} + answers x {p.max_answer_len}": out}
 
   def init_params(rs):
     actor = _load(p.actor_checkpoint, "ppo.actor_checkpoint (actor)", rs.sharding, numerics, log)
@@ -179,21 +177,55 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer, sharding, log
 
   frozen = {"ref_graph": ref_graph, "ref_params": ref_params, "rm_graph": rm_graph,
             "rm_params": rm_params}
-  return Stage(
-      name="ppo", model_cls=model_cls, kind="ppo", loss_sums=None, train_source=source, eval_sets={},
-      model_config=actor_cfg, frozen=frozen,
+  stage = Stage(
+      name="ppo", model_cls=functools.partial(_actor_critic_factory, actor_cfg, critic_cfg),
+      kind="ppo", loss_sums=None, train_source=None, eval_sets={}, model_config=actor_cfg,
+      frozen=frozen,
       flops_per_token=lambda n: actor_cfg.flops_per_token(n) + critic_cfg.flops_per_token(n),
       meta={"critic_model": critic_cfg.to_dict(), "actor_checkpoint": p.actor_checkpoint,
             "critic_checkpoint": critic_path, "reward_checkpoint": p.reward_checkpoint,
             "reward_fn": p.reward_fn},
-      summary=[f"ppo: {len(prompts)} prompts, {p.prompts_per_step} per step, prompt <= {p.max_prompt_len}"
-               f" + answer <= {p.max_answer_len} tokens; actor {actor_cfg.param_count() / 1e6:.2f}M, "
-               f"critic {critic_cfg.param_count() / 1e6:.2f}M params; reward: "
-               f"{p.reward_fn or p.reward_checkpoint}"],
+      summary=[f"ppo: {p.prompts_per_step} prompts per step, prompt <= {p.max_prompt_len} + answer <= "
+               f"{p.max_answer_len} tokens; actor {actor_cfg.param_count() / 1e6:.2f}M, critic "
+               f"{critic_cfg.param_count() / 1e6:.2f}M params; reward: "
+               f"{p.reward_fn or p.reward_checkpoint or p.critic_preset}"],
       summarize=lambda m: m, tokens_in_batch=lambda b: int(b["prompt_tokens"].shape[0]) * seq_len,
       build_optimizer=ppo_optimizer, init_params=init_params, init_extra=init_extra,
-      extra_shardings=extra_shardings,
-      build_step=lambda rs: make_ppo_step(rs, actor_cfg, tok, frozen))
+      extra_shardings=extra_shardings, plan_batches=plan_batches,
+      build_step=lambda rs: make_ppo_step(rs, actor_cfg, eos, pad, frozen))
+  if tok is None:
+    return stage
+
+  # --- data ------------------------------------------------------------------------------------
+  d = cfg.data
+  template = ChatTemplate(system=cfg.sft.system)
+  report = SkipReport()
+  prompts = []
+  for name, src in d.sources.items():
+    if src.get("format", "text") == "prompt":
+      prompts += read_prompts(list(src.paths), f"data.sources.{name}.paths", tok, template,
+                              p.max_prompt_len, report)
+  if report.total:
+    log(f"prompts: {report.summary()}")
+    for example in report.examples:
+      log(f"  skipped {example}")
+  if len(prompts) < p.prompts_per_step:
+    raise ConfigError(f"data.sources: {len(prompts)} usable prompts, fewer than ppo.prompts_per_step="
+                      f"{p.prompts_per_step}")
+  ptx = None
+  if p.ptx_coef > 0:
+    from xy_jax.train.pretrain import open_sources
+    sub = ConfigDict(cfg.to_dict())
+    sub.data.sources = {n: cfg.data.sources[n].to_dict() for n in text_sources}
+    rows = [SourceRows(s, (seq_len,), "train", 0.0, cfg.seed) for s in open_sources(sub, tok, log)]
+    planner = EpochPlanner(rows, [sub.data.sources[n].get("weight", 1.0) for n in text_sources],
+                           (seq_len,), seq_len * p.prompts_per_step, cfg.seed)
+    ptx = StepBatches(planner, tok.pad_id, cfg.train.steps, jax.process_index(), jax.process_count())
+  stage.train_source = PromptSteps(prompts, p.prompts_per_step, p.max_prompt_len, tok.pad_id, cfg.seed,
+                                   cfg.train.steps, jax.process_index(), jax.process_count(), ptx,
+                                   seq_len)
+  stage.summary[0] = f"{len(prompts)} prompts; " + stage.summary[0]
+  return stage
 
 
 def _actor_critic_factory(actor_cfg, critic_cfg, cfg, rngs, sharding):
@@ -206,12 +238,11 @@ def _response_slice(x, prompt_len: int, answer_len: int):
   return x[:, prompt_len - 1:prompt_len - 1 + answer_len]
 
 
-def make_ppo_step(rs, actor_cfg: ModelConfig, tok: Tokenizer, frozen: dict):
+def make_ppo_step(rs, actor_cfg: ModelConfig, eos: int, pad: int, frozen: dict):
   cfg, p = rs.cfg, rs.cfg.ppo
   P, N = p.max_prompt_len, p.max_answer_len
   sampling = SamplingConfig(greedy=False, temperature=p.temperature, top_p=p.top_p, max_new_tokens=N)
   graphdef, tx = rs.graphdef, rs.tx
-  eos, pad = tok.eos_id, tok.pad_id
   base_rng = jax.random.key(cfg.seed)
 
   def actor_of(params):
@@ -331,7 +362,7 @@ def make_ppo_step(rs, actor_cfg: ModelConfig, tok: Tokenizer, frozen: dict):
         exp[f"ptx_{k}"] = batch[f"ptx_{k}"]
     b = p.prompts_per_step
     per_mb = b // p.mini_batches
-    update_stats, all_ok = [], 1
+    update_stats = []
     for epoch in range(p.ppo_epochs):
       order = np.random.default_rng([cfg.seed, int(jax.device_get(state.step)), epoch]).permutation(b) \
           if p.mini_batches > 1 else np.arange(b)
@@ -351,6 +382,29 @@ def make_ppo_step(rs, actor_cfg: ModelConfig, tok: Tokenizer, frozen: dict):
                "bad_streak": state.bad_streak, "skipped": 1 - jnp.min(oks)}
     return state, metrics
 
+  def plan(abstract_state, batch):
+    """Compile every jitted piece of one iteration for the mesh's devices (AOT, no data)."""
+    pt, pv = batch["prompt_tokens"], batch["prompt_valid"]
+    b = pt.shape[0]
+    step_abs = jax.ShapeDtypeStruct((), jnp.int32)
+    answers = jax.ShapeDtypeStruct((b, N), jnp.int32, sharding=pt.sharding)
+    done = jax.ShapeDtypeStruct((b,), jnp.bool_, sharding=batch["prompt_tokens"].sharding)
+    kl = jax.ShapeDtypeStruct((), jnp.float32)
+    compiled = {"rollout": rollout.lower(abstract_state.params, pt, pv, step_abs).compile()}
+    compiled["experience"] = experience.lower(abstract_state.params, frozen["ref_params"],
+                                              frozen["rm_params"], kl, pt, pv, answers, done).compile()
+    exp_shapes = jax.eval_shape(experience, abstract_state.params, frozen["ref_params"],
+                                frozen["rm_params"], kl, pt, pv, answers, done)[0]
+    mb = jax.tree.map(lambda a: jax.ShapeDtypeStruct((a.shape[0] // p.mini_batches,) + a.shape[1:],
+                                                     a.dtype, sharding=pt.sharding if a.ndim == 2 else None),
+                      exp_shapes)
+    for k in ("tokens", "positions", "segment_ids", "loss_mask"):
+      if f"ptx_{k}" in batch:
+        mb[f"ptx_{k}"] = batch[f"ptx_{k}"]
+    compiled["update"] = update.lower(abstract_state, mb, first=False).compile()
+    return compiled
+
+  step.plan = plan
   return step
 
 

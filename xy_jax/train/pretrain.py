@@ -94,13 +94,36 @@ def open_sources(cfg: ConfigDict, tok: Tokenizer, log) -> list[PreparedSource]:
   return out
 
 
-def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer, sharding, log) -> Stage:
+def plan_batches(cfg: ConfigDict) -> dict[str, dict[str, tuple]]:
+  """Per bucket: the global batch's shapes and dtypes (for AOT planning without data)."""
+  out = {}
+  for b in sorted(cfg.data.buckets):
+    rows = cfg.data.tokens_per_step // b
+    out[f"bucket {b}"] = {k: ((rows, b), "int32") for k in ("tokens", "positions", "segment_ids",
+                                                            "loss_mask")}
+    out[f"bucket {b}"]["source"] = ((rows,), "int32")
+  return out
+
+
+def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, sharding, log) -> Stage:
+  """`tok=None` builds the stage without data (for planning): no sources are read."""
   dp_size = sharding.mesh.shape["data"] * sharding.mesh.shape["fsdp"]
   d = cfg.data
   buckets = tuple(sorted(d.buckets))
-  sources = open_sources(cfg, tok, log)
   names = list(d.sources.keys())
   weights = [float(d.sources[n].get("weight", 1.0)) for n in names]
+  sft_sources = tuple(i for i, n in enumerate(names) if d.sources[n].get("format", "text") == "sft")
+  if cfg.stage == "sft" and not sft_sources:
+    raise ConfigError("data.sources: stage 'sft' needs at least one source with format='sft'")
+  stage = Stage(
+      name=cfg.stage, model_cls=CausalLM, kind="causal_lm",
+      loss_sums=lm_loss(cfg.optim.z_loss, sft_sources), summarize=split_losses,
+      train_source=None, eval_sets={}, flops_per_token=lambda length: model_cfg.flops_per_token(length),
+      meta={"mixture": dict(zip(names, weights)), "buckets": list(buckets)}, summary=[],
+      plan_batches=lambda: plan_batches(cfg))
+  if tok is None:
+    return stage
+  sources = open_sources(cfg, tok, log)
   train_rows = [SourceRows(s, buckets, "train", d.eval_fraction, cfg.seed) for s in sources]
   for b in buckets:
     rows = d.tokens_per_step // b
@@ -119,18 +142,11 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer, sharding, log
   evals = eval_batches(eval_rows, eval_len, per_batch, d.eval_rows, tok.pad_id) if d.eval_fraction else {}
   evals = {k: v for k, v in evals.items() if v}
 
-  summary = []
   for name, w, rows in zip(names, weights, train_rows):
     table = bucket_table(rows.packed)
     cells = ", ".join(f"{r['bucket']}: {r['rows']} rows ({r['padding']:.1%} pad)" for r in table
                       if r["rows"])
-    summary.append(f"source {name} (weight {w / sum(weights):.2f}, {rows.source.num_docs} docs): {cells}")
-  sft_sources = tuple(i for i, n in enumerate(names) if d.sources[n].get("format", "text") == "sft")
-  if cfg.stage == "sft" and not sft_sources:
-    raise ConfigError("data.sources: stage 'sft' needs at least one source with format='sft'")
-  return Stage(
-      name=cfg.stage, model_cls=CausalLM, kind="causal_lm",
-      loss_sums=lm_loss(cfg.optim.z_loss, sft_sources), summarize=split_losses,
-      train_source=source, eval_sets=evals,
-      flops_per_token=lambda length: model_cfg.flops_per_token(length),
-      meta={"mixture": dict(zip(names, weights)), "buckets": list(buckets)}, summary=summary)
+    stage.summary.append(f"source {name} (weight {w / sum(weights):.2f}, {rows.source.num_docs} docs): "
+                         f"{cells}")
+  stage.train_source, stage.eval_sets = source, evals
+  return stage

@@ -73,7 +73,7 @@ class PairSteps:
     return batch
 
 
-def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer, sharding, log) -> Stage:
+def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, sharding, log) -> Stage:
   dp_size = sharding.mesh.shape["data"] * sharding.mesh.shape["fsdp"]
   d = cfg.data
   length = max(d.buckets)
@@ -82,6 +82,18 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer, sharding, log
     raise ConfigError(f"data.tokens_per_step={d.tokens_per_step}: {rows} rows per step must be "
                       f"an even number divisible by data-parallel size {dp_size} x "
                       f"optim.grad_accum={cfg.optim.grad_accum}")
+
+  def plan_batches():
+    return {f"pairs x {length}": {"tokens": ((rows, length), "int32"), "positions": ((rows, length), "int32"),
+                                  "segment_ids": ((rows, length), "int32"), "weight": ((rows,), "float32")}}
+
+  stage = Stage(
+      name="reward", model_cls=RewardModel, kind="reward", loss_sums=pairwise_loss_sums,
+      train_source=None, eval_sets={}, flops_per_token=lambda n: model_cfg.flops_per_token(n),
+      summarize=pair_metrics, summarize_eval=eval_pair_metrics, meta={}, summary=[],
+      plan_batches=plan_batches)
+  if tok is None:
+    return stage
   template = ChatTemplate(system=cfg.sft.system)
   report = SkipReport()
   all_pairs = Pairs([], [])
@@ -108,11 +120,8 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer, sharding, log
     weights = [1.0] * len(index) + [0.0] * (per_batch - len(index))
     index += [index[-1]] * (per_batch - len(index))  # filler pairs with weight 0
     evals.append(pair_batch(held_out, index, length, tok.pad_id, weights))
-  return Stage(
-      name="reward", model_cls=RewardModel, kind="reward", loss_sums=pairwise_loss_sums,
-      train_source=source, eval_sets={"preference": evals} if evals else {},
-      flops_per_token=lambda n: model_cfg.flops_per_token(n), summarize=pair_metrics,
-      summarize_eval=eval_pair_metrics,
-      meta={"pairs": {"train": len(train), "eval": len(held_out), "skipped": report.total}},
-      summary=[f"preference pairs: {len(train)} train, {len(held_out)} held out, "
-               f"{report.total} skipped; {rows // 2} pairs per step at length {length}"])
+  stage.train_source, stage.eval_sets = source, ({"preference": evals} if evals else {})
+  stage.meta = {"pairs": {"train": len(train), "eval": len(held_out), "skipped": report.total}}
+  stage.summary = [f"preference pairs: {len(train)} train, {len(held_out)} held out, "
+                   f"{report.total} skipped; {rows // 2} pairs per step at length {length}"]
+  return stage

@@ -22,7 +22,7 @@ from xy_jax.config import validate
 from xy_jax.data.tokenizer import Tokenizer, load_tokenizer
 from xy_jax.models.factory import abstract_model, init_model, state_shardings
 from xy_jax.models.model_config import ConfigError, ModelConfig
-from xy_jax.sharding import LogicalSharding, make_mesh
+from xy_jax.sharding import LogicalSharding, make_mesh, rules_with_overrides
 from xy_jax.rl import ppo
 from xy_jax.train import pretrain, reward
 from xy_jax.train.optim import optimizer
@@ -125,19 +125,23 @@ class RunSetup:
     return {k: v[lo:lo + n] for k, v in batch.items()}
 
 
-def setup(cfg: ConfigDict, log=print) -> RunSetup:
+def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> RunSetup:
+  """`with_data=False` (planning) reads no data, tokenizer or checkpoint: shapes come from the
+  config, and `devices` may be a TPU topology's abstract devices."""
   model_cfg = validate(cfg)
-  mesh = make_mesh(cfg.mesh)
-  sharding = LogicalSharding(mesh)
-  tok = load_tokenizer(cfg.data.tokenizer)
-  model_cfg = _source_model_config(cfg, model_cfg)
-  if tok.vocab_size > model_cfg.vocab_size:
-    raise ConfigError(f"data.tokenizer: {tok.vocab_size} pieces exceed model.vocab_size="
-                      f"{model_cfg.vocab_size}")
+  mesh = make_mesh(cfg.mesh, devices)
+  sharding = LogicalSharding(mesh, rules_with_overrides(cfg.mesh.get("rules", {})))
+  tok = None
+  if with_data:
+    tok = load_tokenizer(cfg.data.tokenizer)
+    model_cfg = _source_model_config(cfg, model_cfg)
+    if tok.vocab_size > model_cfg.vocab_size:
+      raise ConfigError(f"data.tokenizer: {tok.vocab_size} pieces exceed model.vocab_size="
+                        f"{model_cfg.vocab_size}")
   stage = STAGE_BUILDERS[cfg.stage](cfg, model_cfg, tok, sharding, log)
   model_cfg = stage.model_config or model_cfg
   log(f"{stage.name}: {model_cfg.param_count() / 1e6:.2f}M params on mesh {dict(mesh.shape)} "
-      f"({jax.device_count()} devices, {jax.process_count()} processes)")
+      f"({mesh.size} devices, {jax.process_count()} processes)")
   for line in stage.summary:
     log(line)
 

@@ -21,6 +21,8 @@ class Stage:
   summary: list[str]  # lines printed at start
   model_config: Any = None  # the model shape when the stage fixes it (PPO: the actor's)
   frozen: Any = None  # models used but never trained (PPO: reference and reward)
+  # label -> {batch key: (global shape, dtype)}: what one step consumes, for AOT planning
+  plan_batches: Callable[[], dict] = lambda: {}
   summarize: Callable[[dict], dict] = lambda m: m  # step sums -> reported metrics
   summarize_eval: Callable[[dict], dict] = lambda totals: {}  # eval sums -> extra eval metrics
   tokens_in_batch: Callable[[dict], int] = lambda batch: int(batch["tokens"].size)

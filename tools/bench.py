@@ -1,0 +1,136 @@
+"""Side-by-side speed: our jitted train step and KV-cache generation against Hugging Face
+transformers + PyTorch on the same model, batch and sequence, in one process on one machine.
+
+  python tools/bench.py [--preset small] [--batch 8] [--seq 256] [--steps 5] [--new_tokens 128]
+  python tools/bench.py --preset small --dtype bfloat16      # on a GPU: bf16, torch with sdpa
+
+Prints tokens/s for each side and ends with `train ratio: X` and `generate ratio: Y` (ours / peer).
+Both sides start from the same weights (ours exported to HF), use AdamW with the same settings,
+and are timed after a warm-up step (compilation excluded on our side, as torch has none).
+"""
+
+import os
+import tempfile
+import time
+
+import numpy as np
+from absl import flags
+
+from xy_jax import cli
+
+flags.DEFINE_string("preset", "small", "model preset")
+flags.DEFINE_integer("batch", 8, "rows per step / prompts per generate call")
+flags.DEFINE_integer("seq", 256, "training sequence length")
+flags.DEFINE_integer("steps", 5, "timed training steps per side")
+flags.DEFINE_integer("prompt_len", 32, "prompt tokens for generation")
+flags.DEFINE_integer("new_tokens", 128, "generated tokens per prompt")
+flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "compute dtype on both sides")
+FLAGS = flags.FLAGS
+
+
+def bench_ours(cfg, tokens, prompts):
+  import jax
+  import optax
+  from flax import nnx
+  from xy_jax.infer.generate import Generator
+  from xy_jax.infer.sampling import SamplingConfig
+  from xy_jax.models.factory import init_model
+  from xy_jax.models.llama import CausalLM
+  from xy_jax.sharding import LogicalSharding
+  from xy_jax.train.pretrain import lm_loss
+  from xy_jax.train.state import TrainState
+  from xy_jax.train.step import make_train_step
+
+  model = init_model(CausalLM, cfg, LogicalSharding(), seed=0)
+  graphdef, state = nnx.split(model)
+  tx = optax.adamw(1e-4, b1=0.9, b2=0.95, weight_decay=0.0)
+  step = jax.jit(make_train_step(graphdef, lm_loss(0.0), tx, optax.constant_schedule(1e-4), 1, 0.0,
+                                 LogicalSharding()), donate_argnums=0)
+  train_state = TrainState.create(nnx.to_pure_dict(state), tx)
+  b, t = tokens.shape
+  batch = {"tokens": tokens, "positions": np.broadcast_to(np.arange(t, dtype=np.int32), (b, t)),
+           "segment_ids": np.ones((b, t), np.int32), "loss_mask": np.ones((b, t), np.int32)}
+  batch = jax.device_put(batch)
+  train_state, m = step(train_state, batch)
+  jax.block_until_ready(m)
+  start = time.perf_counter()
+  for _ in range(FLAGS.steps):
+    train_state, m = step(train_state, batch)
+  jax.block_until_ready(m)
+  train_tps = b * t * FLAGS.steps / (time.perf_counter() - start)
+
+  gen = Generator(model, eos_id=-1, pad_id=0)  # no EOS: every row generates all tokens
+  sampling = SamplingConfig(greedy=True, max_new_tokens=FLAGS.new_tokens)
+  gen.generate(prompts, sampling)  # compile
+  start = time.perf_counter()
+  gen.generate(prompts, sampling)
+  gen_tps = len(prompts) * FLAGS.new_tokens / (time.perf_counter() - start)
+  return model, train_tps, gen_tps
+
+
+def bench_torch(hf_dir, tokens, prompts):
+  import torch
+  from transformers import AutoModelForCausalLM
+  dtype = torch.bfloat16 if FLAGS.dtype == "bfloat16" else torch.float32
+  device = "cuda" if torch.cuda.is_available() else "cpu"
+  model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=dtype, attn_implementation="sdpa").to(device)
+  model.train()
+  opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.0)
+  x = torch.as_tensor(tokens, dtype=torch.long, device=device)
+
+  def train_step():
+    opt.zero_grad(set_to_none=True)
+    loss = model(input_ids=x, labels=x).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss
+
+  train_step()
+  sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+  sync()
+  start = time.perf_counter()
+  for _ in range(FLAGS.steps):
+    train_step()
+  sync()
+  train_tps = x.numel() * FLAGS.steps / (time.perf_counter() - start)
+
+  model.eval()
+  p = torch.as_tensor(np.asarray(prompts), dtype=torch.long, device=device)
+  kwargs = dict(max_new_tokens=FLAGS.new_tokens, min_new_tokens=FLAGS.new_tokens, do_sample=False,
+                pad_token_id=0, eos_token_id=None)
+  with torch.no_grad():
+    model.generate(p, **kwargs)
+    sync()
+    start = time.perf_counter()
+    model.generate(p, **kwargs)
+    sync()
+  gen_tps = p.shape[0] * FLAGS.new_tokens / (time.perf_counter() - start)
+  return train_tps, gen_tps
+
+
+def main(argv):
+  del argv
+  from xy_jax.convert.hf import export_hf
+  from xy_jax.data.tokenizer import DEFAULT_ASSET
+  from xy_jax.models.presets import get_preset
+  import jax
+  cfg = get_preset(FLAGS.preset, dtype=FLAGS.dtype, remat_policy="none")
+  rng = np.random.default_rng(0)
+  tokens = rng.integers(4, cfg.vocab_size, (FLAGS.batch, FLAGS.seq)).astype(np.int32)
+  prompts = rng.integers(4, cfg.vocab_size, (FLAGS.batch, FLAGS.prompt_len)).tolist()
+  cli.log(f"{FLAGS.preset}: {cfg.param_count() / 1e6:.1f}M params, batch {FLAGS.batch} x seq "
+          f"{FLAGS.seq}, {FLAGS.dtype}, {jax.devices()[0].device_kind}, {os.cpu_count()} CPU threads")
+  model, our_train, our_gen = bench_ours(cfg, tokens, prompts)
+  with tempfile.TemporaryDirectory() as d:
+    export_hf(model, cfg, os.path.join(d, "hf"), tokenizer_file=DEFAULT_ASSET, log=lambda *_: None)
+    peer_train, peer_gen = bench_torch(os.path.join(d, "hf"), tokens, prompts)
+  print(f"train tokens/s:    xy_jax {our_train:,.0f}   transformers+torch {peer_train:,.0f}")
+  print(f"generate tokens/s: xy_jax {our_gen:,.0f}   transformers generate {peer_gen:,.0f}  "
+        f"(greedy, batch {FLAGS.batch}, {FLAGS.new_tokens} new tokens)")
+  print(f"train ratio: {our_train / peer_train:.2f}")
+  print(f"generate ratio: {our_gen / peer_gen:.2f}")
+
+
+if __name__ == "__main__":
+  cli.run(main)

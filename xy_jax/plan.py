@@ -1,0 +1,197 @@
+"""Pod planning by AOT compilation: the real train step, compiled for a TPU topology we do not have.
+
+`jax.experimental.topologies` (with the `tpu` extra's libtpu) describes the slice; the stage's
+step is lowered from abstract shapes (no weights, no data) onto a mesh of the slice's devices and
+compiled by the TPU compiler, whose memory and cost analyses give per-chip memory, FLOPs and an
+estimated step time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+
+import jax
+import numpy as np
+from ml_collections import ConfigDict
+
+from xy_jax.train.setup import setup
+
+GIB = 2**30
+
+
+@dataclasses.dataclass(frozen=True)
+class Chip:
+  hbm_gib: float
+  bf16_flops: float  # peak per chip
+
+
+# Published per-chip figures (Cloud TPU docs).
+CHIPS = {"v4": Chip(32.0, 275e12), "v5e": Chip(16.0, 197e12), "v5litepod": Chip(16.0, 197e12),
+         "v5p": Chip(95.0, 459e12), "v6e": Chip(32.0, 918e12)}
+
+
+def topology(name: str):
+  """'v5p:4x4x4' -> (abstract devices, Chip)."""
+  from jax.experimental import topologies
+  kind = name.split(":")[0].split("-")[0]
+  if kind not in CHIPS:
+    raise ValueError(f"--topology={name!r}: unknown TPU generation (known: {', '.join(CHIPS)})")
+  try:
+    topo = topologies.get_topology_desc(name, "tpu")
+  except Exception as e:  # libtpu missing or an unknown shape
+    raise ValueError(f"--topology={name!r}: cannot describe it ({str(e).splitlines()[0][:160]}); "
+                     f"is the tpu extra (libtpu) installed?") from None
+  return list(topo.devices), CHIPS[kind]
+
+
+def per_device_bytes(tree) -> int:
+  """Bytes one device holds of a tree of ShapeDtypeStructs with shardings."""
+  total = 0
+  for leaf in jax.tree.leaves(tree):
+    shape = leaf.sharding.shard_shape(leaf.shape) if leaf.sharding is not None else leaf.shape
+    total += math.prod(shape) * np.dtype(leaf.dtype).itemsize
+  return total
+
+
+@dataclasses.dataclass
+class ProgramPlan:
+  label: str  # bucket (and program, for multi-program steps)
+  args: float  # bytes per chip
+  outputs: float
+  temps: float
+  aliased: float
+  flops: float  # per chip
+  seconds: float  # the compiler's estimate
+  tokens: int  # tokens this program processes per step (0: not a token-throughput program)
+
+  @property
+  def peak(self) -> float:
+    return self.args + self.outputs + self.temps - self.aliased
+
+
+@dataclasses.dataclass
+class Plan:
+  config: str
+  topology: str
+  chips: int
+  chip: Chip
+  mesh: dict
+  params_bytes: float
+  opt_bytes: float
+  programs: list[ProgramPlan]
+  mfu: list[float]  # per bucket
+
+  @property
+  def peak(self) -> float:
+    return max(p.peak for p in self.programs)
+
+
+def _compile(label: str, lowered_fn, tokens: int) -> ProgramPlan:
+  """Compile; a step that cannot fit comes back as a plan with the compiler's requirement."""
+  try:
+    return _program(label, lowered_fn(), tokens)
+  except jax.errors.JaxRuntimeError as e:
+    msg = str(e)
+    found = re.search(r"required for HLO temporaries \(([\d.]+)([KMGT])\)", msg)
+    if "RESOURCE_EXHAUSTED" not in msg or not found:
+      raise
+    temps = float(found.group(1)) * 1024 ** "KMGT".index(found.group(2)) * 1024
+    return ProgramPlan(label + " (does not compile: out of HBM)", 0.0, 0.0, temps, 0.0, 0.0, 0.0,
+                       tokens)
+
+
+def _program(label: str, compiled, tokens: int) -> ProgramPlan:
+  mem = compiled.memory_analysis()
+  return ProgramPlan(label, mem.argument_size_in_bytes, mem.output_size_in_bytes,
+                     mem.temp_size_in_bytes, mem.alias_size_in_bytes, 0.0, 0.0, tokens)
+
+
+def _abstract_batch(rs, spec):
+  return {k: jax.ShapeDtypeStruct(shape, dtype, sharding=rs.batch_sharding)
+          for k, (shape, dtype) in spec.items()}
+
+
+def cost_probe(cfg: ConfigDict, devices, log) -> dict[str, tuple[float, float]]:
+  """Per step shape: (FLOPs, estimated seconds) per chip for one whole step.
+
+  XLA's cost analysis counts a loop body once, so the scanned, accumulating step under-reports.
+  The probe compiles the same step unrolled, without accumulation, for one micro-batch at 1 and 2
+  layers, and extrapolates linearly: cost = accum * (c1 + (c2 - c1) * (layers - 1)).
+  """
+  layers, accum = cfg.model.num_hidden_layers, cfg.optim.grad_accum
+  costs = []
+  for n in (1, 2):
+    probe = ConfigDict(cfg.to_dict())
+    probe.model.num_hidden_layers, probe.model.scan_layers = n, False
+    probe.optim.grad_accum = 1
+    probe.data.tokens_per_step = cfg.data.tokens_per_step // accum
+    rs = setup(probe, log=lambda *_: None, with_data=False, devices=devices)
+    out = {}
+    for label, spec in rs.stage.plan_batches().items():
+      compiled = rs.train_step.lower(rs.abstract_state, _abstract_batch(rs, spec)).compile()
+      cost = compiled.cost_analysis()
+      cost = cost[0] if isinstance(cost, list) else cost
+      out[label] = (float(cost.get("flops", 0.0)), float(cost.get("optimal_seconds", 0.0)))
+    costs.append(out)
+  return {label: tuple(accum * (a + (b - a) * (layers - 1)) for a, b in zip(costs[0][label], costs[1][label]))
+          for label in costs[0]}
+
+
+def make_plan(cfg: ConfigDict, topology_name: str, config_name: str = "", log=print) -> Plan:
+  devices, chip = topology(topology_name)
+  rs = setup(cfg, log=log, with_data=False, devices=devices)
+  state = rs.abstract_state
+  multi_program = hasattr(rs.train_step, "plan")
+  probe = {} if multi_program else cost_probe(cfg, devices, log)
+  programs, mfus = [], []
+  for label, spec in rs.stage.plan_batches().items():
+    batch = _abstract_batch(rs, spec)
+    rows, length = next(iter(spec.values()))[0][:2]
+    tokens = rows * length
+    log(f"compiling {label} ...")
+    if multi_program:
+      # PPO: memory per program; loop-heavy programs (generation) have no reliable time estimate.
+      compiled = rs.train_step.plan(state, batch)
+      programs += [_program(f"{label}: {name}", c, 0) for name, c in compiled.items()]
+      continue
+    piece = _compile(label, lambda: rs.train_step.lower(state, batch).compile(), tokens)
+    piece.flops, piece.seconds = probe[label]
+    programs.append(piece)
+    tps = tokens / piece.seconds if piece.seconds else 0.0
+    mfus.append(tps * rs.stage.flops_per_token(length) / (chip.bf16_flops * len(devices)))
+  return Plan(config_name, topology_name, len(devices), chip, dict(rs.mesh.shape),
+              per_device_bytes(state.params), per_device_bytes(state.opt_state), programs, mfus)
+
+
+def report(plan: Plan, max_fraction: float = 1.0) -> tuple[list[str], bool]:
+  hbm = plan.chip.hbm_gib
+  lines = [f"plan: {plan.config} on {plan.topology}: {plan.chips} chips, {hbm:.0f} GiB HBM and "
+           f"{plan.chip.bf16_flops / 1e12:.0f} TFLOP/s (bf16) per chip",
+           "mesh: " + " ".join(f"{k}={v}" for k, v in plan.mesh.items()),
+           f"per chip: parameters {plan.params_bytes / GIB:.2f} GiB, optimizer state "
+           f"{plan.opt_bytes / GIB:.2f} GiB",
+           f"{'program':<44} {'args':>7} {'out':>7} {'temp':>7} {'peak':>7} {'TFLOP/step':>11} "
+           f"{'est. s':>8} {'tokens/s':>10}"]
+  for p in plan.programs:
+    tps = f"{p.tokens / p.seconds:,.0f}" if p.tokens and p.seconds else "-"
+    flops = f"{p.flops * plan.chips / 1e12:,.0f}" if p.flops else "-"
+    secs = f"{p.seconds:.3f}" if p.seconds else "-"
+    lines.append(f"{p.label:<44} {p.args / GIB:>7.2f} {p.outputs / GIB:>7.2f} {p.temps / GIB:>7.2f} "
+                 f"{p.peak / GIB:>7.2f} {flops:>11} {secs:>8} {tps:>10}")
+  fits = plan.peak <= hbm * GIB * max_fraction
+  limit = f" (limit {max_fraction:.0%} of HBM)" if max_fraction < 1 else ""
+  if plan.mfu:
+    lines.append(f"(memory in GiB per chip; FLOPs and time: the compiler's cost model, probed "
+                 f"unrolled and extrapolated over layers and micro-batches; MFU averaged over "
+                 f"{len(plan.mfu)} step shape(s))")
+    mfu = f"{100 * float(np.mean(plan.mfu)):.1f}%"
+  else:
+    lines.append("(memory in GiB per chip; a multi-program step (PPO) gets no time estimate: "
+                 "generation is a loop the cost model counts once)")
+    mfu = "n/a"
+  lines += [f"fits: {'yes' if fits else 'no'}{limit}",
+            f"per-chip memory GiB: {plan.peak / GIB:.2f} of {hbm:.2f}",
+            f"estimated MFU: {mfu}"]
+  return lines, fits
