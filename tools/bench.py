@@ -46,7 +46,7 @@ def bench_ours(cfg, tokens, prompts):
   tx = optax.adamw(1e-4, b1=0.9, b2=0.95, weight_decay=0.0)
   step = jax.jit(make_train_step(graphdef, lm_loss(0.0), tx, optax.constant_schedule(1e-4), 1, 0.0,
                                  LogicalSharding()), donate_argnums=0)
-  train_state = TrainState.create(nnx.to_pure_dict(state), tx)
+  train_state = jax.jit(lambda p: TrainState.create(p, tx))(nnx.to_pure_dict(state))  # fresh buffers
   b, t = tokens.shape
   batch = {"tokens": tokens, "positions": np.broadcast_to(np.arange(t, dtype=np.int32), (b, t)),
            "segment_ids": np.ones((b, t), np.int32), "loss_mask": np.ones((b, t), np.int32)}

@@ -153,8 +153,8 @@ def make_plan(cfg: ConfigDict, topology_name: str, config_name: str = "", log=pr
     log(f"compiling {label} ...")
     if multi_program:
       # PPO: memory per program; loop-heavy programs (generation) have no reliable time estimate.
-      compiled = rs.train_step.plan(state, batch)
-      programs += [_program(f"{label}: {name}", c, 0) for name, c in compiled.items()]
+      thunks = rs.train_step.plan(state, batch)
+      programs += [_compile(f"{label}: {name}", thunk, 0) for name, thunk in thunks.items()]
       continue
     piece = _compile(label, lambda: rs.train_step.lower(state, batch).compile(), tokens)
     piece.flops, piece.seconds = probe[label]

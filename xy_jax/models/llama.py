@@ -12,6 +12,7 @@ run with `jax.lax.scan` (one compiled block) under a configurable remat policy.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Sequence
 
 import jax
@@ -56,8 +57,17 @@ class Weight(nnx.Module):
     self.dtype = jnp.dtype(cfg.dtype)
 
   def __call__(self, eq: str, x: jax.Array, out_dtype=None) -> jax.Array:
-    return jnp.einsum(eq, x.astype(self.dtype), self.weight[...].astype(self.dtype),
-                      preferred_element_type=out_dtype or self.dtype)
+    """`eq` documents the contraction in axis letters ("BTD,DNH->BTNH"): the trailing input dims
+    of `x` meet the leading dims of the weight. It runs as one 2-D matmul, which XLA:CPU (and its
+    backward pass) executes about twice as fast as the batched einsum; on TPU/GPU it is the same."""
+    lhs, rhs = eq.split("->")[0].split(",")
+    n_in = len(set(lhs) & set(rhs))  # contracted: x's trailing dims, the weight's leading ones
+    assert lhs[len(lhs) - n_in:] == rhs[:n_in], eq
+    w = self.weight[...].astype(self.dtype)
+    k = math.prod(w.shape[:n_in])
+    y = jnp.dot(x.astype(self.dtype).reshape(-1, k), w.reshape(k, -1),
+                preferred_element_type=out_dtype or self.dtype)
+    return y.reshape(x.shape[:x.ndim - n_in] + w.shape[n_in:])
 
 
 class RMSNorm(nnx.Module):
@@ -97,8 +107,11 @@ class Attention(nnx.Module):
     v = shard(v, ("act_batch", "act_length", "act_kv_heads", None))
     if cache_kv is not None:
       k_cache, v_cache = cache_kv
-      k = jax.lax.dynamic_update_slice_in_dim(k_cache, k.astype(k_cache.dtype), q_offset, axis=1)
-      v = jax.lax.dynamic_update_slice_in_dim(v_cache, v.astype(v_cache.dtype), q_offset, axis=1)
+      cache_axes = ("cache_batch", "cache_length", "act_kv_heads", None)
+      k = shard(jax.lax.dynamic_update_slice_in_dim(k_cache, k.astype(k_cache.dtype), q_offset, axis=1),
+                cache_axes)
+      v = shard(jax.lax.dynamic_update_slice_in_dim(v_cache, v.astype(v_cache.dtype), q_offset, axis=1),
+                cache_axes)
       cache_kv = (k, v)
     out = dot_product_attention(q, k.astype(q.dtype), v.astype(q.dtype), q_segment_ids=segment_ids,
                                 kv_segment_ids=kv_segment_ids, q_offset=q_offset, impl=self.impl)
@@ -182,7 +195,9 @@ class Decoder(nnx.Module):
       q_offset = cache.index
       kv_segment_ids = jax.lax.dynamic_update_slice_in_dim(
           cache.segment_ids, segment_ids.astype(jnp.int32), q_offset, axis=1)
-      cache_kv = (cache.k, cache.v)
+      # The cache is the biggest tensor of decoding: shard it like the keys it holds.
+      axes = ("layers", "cache_batch", "cache_length", "act_kv_heads", None)
+      cache_kv = (self.sharding.constrain(cache.k, axes), self.sharding.constrain(cache.v, axes))
 
     graphdef, layer_state = nnx.split(self.layers)
 

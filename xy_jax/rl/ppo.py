@@ -383,16 +383,17 @@ def make_ppo_step(rs, actor_cfg: ModelConfig, eos: int, pad: int, frozen: dict):
     return state, metrics
 
   def plan(abstract_state, batch):
-    """Compile every jitted piece of one iteration for the mesh's devices (AOT, no data)."""
+    """Thunks that compile every jitted piece of one iteration for the mesh (AOT, no data)."""
     pt, pv = batch["prompt_tokens"], batch["prompt_valid"]
     b = pt.shape[0]
     step_abs = jax.ShapeDtypeStruct((), jnp.int32)
     answers = jax.ShapeDtypeStruct((b, N), jnp.int32, sharding=pt.sharding)
     done = jax.ShapeDtypeStruct((b,), jnp.bool_, sharding=batch["prompt_tokens"].sharding)
     kl = jax.ShapeDtypeStruct((), jnp.float32)
-    compiled = {"rollout": rollout.lower(abstract_state.params, pt, pv, step_abs).compile()}
-    compiled["experience"] = experience.lower(abstract_state.params, frozen["ref_params"],
-                                              frozen["rm_params"], kl, pt, pv, answers, done).compile()
+    compiled = {"rollout": lambda: rollout.lower(abstract_state.params, pt, pv, step_abs).compile()}
+    compiled["experience"] = lambda: experience.lower(
+        abstract_state.params, frozen["ref_params"], frozen["rm_params"], kl, pt, pv, answers,
+        done).compile()
     exp_shapes = jax.eval_shape(experience, abstract_state.params, frozen["ref_params"],
                                 frozen["rm_params"], kl, pt, pv, answers, done)[0]
     mb = jax.tree.map(lambda a: jax.ShapeDtypeStruct((a.shape[0] // p.mini_batches,) + a.shape[1:],
@@ -401,7 +402,7 @@ def make_ppo_step(rs, actor_cfg: ModelConfig, eos: int, pad: int, frozen: dict):
     for k in ("tokens", "positions", "segment_ids", "loss_mask"):
       if f"ptx_{k}" in batch:
         mb[f"ptx_{k}"] = batch[f"ptx_{k}"]
-    compiled["update"] = update.lower(abstract_state, mb, first=False).compile()
+    compiled["update"] = lambda: update.lower(abstract_state, mb, first=False).compile()
     return compiled
 
   step.plan = plan

@@ -36,14 +36,20 @@ def state_shardings(abstract: TrainState, param_shardings: Any, tx: optax.Gradie
                                 transform_non_params=lambda _: replicated,
                                 is_leaf=lambda x: isinstance(x, NamedSharding))
   except (ValueError, TypeError):
-    # Partitioned optimizers (multi_transform) defeat tree_map_params: let the compiler propagate
-    # each parameter's sharding to the state that `init` builds from it.
-    params = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                          abstract.params, param_shardings)
-    compiled = jax.jit(tx.init).lower(params).compile().output_shardings
-    mesh_devices = set(mesh.devices.flat)
-    # Leaves built from constants (step counts) come back on one device: replicate them instead.
-    opt = jax.tree.map(lambda sh: sh if set(sh.device_set) == mesh_devices else replicated, compiled)
+    # Partitioned optimizers (multi_transform) defeat tree_map_params: a state leaf whose key path
+    # ends with a parameter's path, and has its shape, shards like that parameter.
+    by_path = {tuple(k.key for k in path): (sh, leaf.shape) for (path, sh), leaf in zip(
+        jax.tree_util.tree_flatten_with_path(param_shardings)[0], jax.tree.leaves(abstract.params))}
+
+    def pick(path, leaf):
+      keys = tuple(getattr(k, "key", None) for k in path)
+      for start in range(len(keys)):
+        hit = by_path.get(keys[start:])
+        if hit is not None and hit[1] == leaf.shape:
+          return hit[0]
+      return replicated
+
+    opt = jax.tree_util.tree_map_with_path(pick, abstract.opt_state)
   if extra_shardings is None:
     extra_shardings = jax.tree.map(lambda _: replicated, abstract.extra)
   return TrainState(replicated, param_shardings, opt, replicated, replicated, extra_shardings)
