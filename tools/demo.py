@@ -3,8 +3,9 @@
   make demo            (or: python tools/demo.py --out demo_out)
 
 prepare the shipped corpus -> bucketed pretraining -> mixed SFT (from the pretrained weights) ->
-reward model (from the SFT body) -> export the chat model to Hugging Face -> load it with
-transformers and answer a question beside our generator (tokens must agree) -> PNG plots -> summary.
+reward model (from the SFT body) -> PPO (actor/reference = SFT, critic/reward = RM) -> win/tie/lose
+of PPO vs SFT judged by the RM -> export the PPO actor to Hugging Face -> load it with transformers
+and answer questions beside our generator (tokens must agree) -> PNG plots -> summary.
 `--config_dir` points at bigger configs (same file names) for a GPU or TPU host.
 """
 
@@ -28,15 +29,17 @@ from xy_jax.infer.sampling import SamplingConfig
 from xy_jax.models.factory import init_model
 from xy_jax.models.llama import CausalLM
 from xy_jax.models.loading import load_checkpoint
-from xy_jax.plots import plot_training, read_metrics
+from xy_jax.plots import plot_ppo, plot_training, read_metrics
 from xy_jax.sharding import LogicalSharding, make_mesh
 from xy_jax.train.loop import run
 
 flags.DEFINE_string("out", "demo_out", "directory for every artifact (replaced)")
-flags.DEFINE_string("config_dir", "configs", "where pretrain_tiny.py, sft_tiny.py, reward_tiny.py live")
+flags.DEFINE_string("config_dir", "configs",
+                    "where pretrain_tiny.py, sft_tiny.py, reward_tiny.py, ppo_tiny.py live")
 flags.DEFINE_float("steps_scale", 1.0, "multiply every stage's train.steps (e.g. 0.25 for a smoke run)")
 FLAGS = flags.FLAGS
 QUESTIONS = ("什么是市盈率？", "什么是复利？", "What is the current ratio?")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def banner(name):
@@ -57,15 +60,19 @@ def load_config(name):
   return cfg
 
 
-def train_stage(out, name, config, init_from=None):
+def train_stage(out, name, config, init_from=None, **ppo):
   cfg = load_config(config)
   cfg.data.prepared_dir = os.path.join(out, "prepared", name)
   if init_from:
     cfg.init_from_checkpoint = init_from
+  for k, v in ppo.items():
+    cfg.ppo[k] = v
   t = banner(f"{name}: {config}, {cfg.train.steps} steps on {cli.devices_summary()}")
   workdir = os.path.join(out, name)
   result = run(cfg, workdir, log=print)
-  plot_training(os.path.join(workdir, "metrics.jsonl"), os.path.join(out, f"{name}.png"), name)
+  metrics = os.path.join(workdir, "metrics.jsonl")
+  (plot_ppo(metrics, os.path.join(out, f"{name}.png")) if cfg.stage == "ppo" else
+   plot_training(metrics, os.path.join(out, f"{name}.png"), name))
   print(f"{name}: {time.time() - t:.1f}s, final loss {result.last_loss:.4f}, plot {out}/{name}.png")
   return cfg, workdir, read_metrics(os.path.join(workdir, "metrics.jsonl"))
 
@@ -102,8 +109,36 @@ def main(argv):
   summary["reward model held-out accuracy"] = [
       r for r in rm_metrics if "eval/accuracy/preference" in r][-1]["eval/accuracy/preference"]
 
-  banner("export the chat model and the reward model to Hugging Face")
-  chat = load_checkpoint(os.path.join(sft_dir, "checkpoints"), sharding, dtype="float32")
+  _, ppo_dir, ppo_metrics = train_stage(
+      out, "ppo", "ppo_tiny.py", actor_checkpoint=os.path.join(sft_dir, "checkpoints"),
+      reward_checkpoint=os.path.join(rm_dir, "checkpoints"))
+  rewards = [r["reward_mean"] for r in ppo_metrics if "reward_mean" in r]
+  k = max(1, len(rewards) // 5)
+  summary["ppo reward mean: first / last iterations"] = (
+      f"{sum(rewards[:k]) / k:.3f} -> {sum(rewards[-k:]) / k:.3f} (mean of {k} iterations each)")
+  summary["ppo final KL"] = [r["kl"] for r in ppo_metrics if "kl" in r][-1]
+
+  banner("win / tie / lose: PPO actor vs SFT model, judged by the reward model")
+  from xy_jax.data.sources import SkipReport
+  from xy_jax.rl.compare import compare, plot, table
+  from xy_jax.rl.prompts import read_prompts
+  sft_model = load_checkpoint(os.path.join(sft_dir, "checkpoints"), sharding, dtype="float32")
+  ppo_actor = load_checkpoint(os.path.join(ppo_dir, "checkpoints"), sharding, dtype="float32")
+  judge = load_checkpoint(os.path.join(rm_dir, "checkpoints"), sharding, dtype="float32")
+  prompts = read_prompts([os.path.join(ROOT, "data/eval/prompts.jsonl")], "eval prompts", tok,
+                         ChatTemplate(), 96, SkipReport())
+  rows = table(compare(ppo_actor.model, sft_model.model, judge.model, prompts, tok,
+                       SamplingConfig(temperature=0.7, top_p=0.95, max_new_tokens=32), margin=0.1))
+  for r in rows:
+    print(f"{r['category']:<28} win {r['win']:>6.1%}  tie {r['tie']:>6.1%}  lose {r['lose']:>6.1%}  "
+          f"win+tie {r['win_and_tie']:>6.1%}")
+  plot(rows, os.path.join(out, "win_rates.png"), "PPO", "SFT")
+  for r in rows:
+    if r["category"] in ("general (all)", "finance (all)", "overall"):
+      summary[f"win+tie PPO vs SFT, {r['category']}"] = f"{r['win_and_tie']:.1%}"
+
+  banner("export the PPO actor (chat model) and the reward model to Hugging Face")
+  chat = ppo_actor
   hf_dir = os.path.join(out, "hf_chat")
   export_hf(chat.model, chat.cfg, hf_dir, tokenizer_file=chat.tokenizer_file, log=print)
   rm = load_checkpoint(os.path.join(rm_dir, "checkpoints"), sharding, dtype="float32")
@@ -133,8 +168,9 @@ def main(argv):
   summary["greedy tokens identical to transformers"] = agree
 
   print("\n== summary")
-  rows = [("output", out), ("hf chat model", hf_dir), ("hf reward model", os.path.join(out, "hf_reward")),
-          ("plots", ", ".join(f"{out}/{n}.png" for n in ("pretrain", "sft", "reward")))]
+  rows = [("output", out), ("hf chat model (PPO actor)", hf_dir),
+          ("hf reward model", os.path.join(out, "hf_reward")),
+          ("plots", ", ".join(f"{out}/{n}.png" for n in ("pretrain", "sft", "reward", "ppo", "win_rates")))]
   rows += [(k, f"{v:.4f}" if isinstance(v, float) else v) for k, v in summary.items()]
   rows.append(("wall time", f"{time.time() - start:.0f}s"))
   for k, v in rows:

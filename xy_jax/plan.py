@@ -176,8 +176,9 @@ def report(plan: Plan, max_fraction: float = 1.0) -> tuple[list[str], bool]:
            f"{'est. s':>8} {'tokens/s':>10}"]
   for p in plan.programs:
     tps = f"{p.tokens / p.seconds:,.0f}" if p.tokens and p.seconds else "-"
-    flops = f"{p.flops * plan.chips / 1e12:,.0f}" if p.flops else "-"
-    secs = f"{p.seconds:.3f}" if p.seconds else "-"
+    tflop = p.flops * plan.chips / 1e12
+    flops = (f"{tflop:,.0f}" if tflop >= 100 else f"{tflop:.3g}") if p.flops else "-"
+    secs = f"{p.seconds:.4g}" if p.seconds else "-"
     lines.append(f"{p.label:<44} {p.args / GIB:>7.2f} {p.outputs / GIB:>7.2f} {p.temps / GIB:>7.2f} "
                  f"{p.peak / GIB:>7.2f} {flops:>11} {secs:>8} {tps:>10}")
   fits = plan.peak <= hbm * GIB * max_fraction

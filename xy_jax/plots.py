@@ -46,3 +46,31 @@ def plot_training(metrics_path: str, png: str, title: str = "training") -> None:
   fig.tight_layout()
   fig.savefig(png, dpi=110)
   plt.close(fig)
+
+
+def plot_ppo(metrics_path: str, png: str) -> None:
+  """Reward mean (with std band), KL and response length per PPO iteration."""
+  import numpy as np
+  rows = {r["step"]: r for r in read_metrics(metrics_path) if "reward_mean" in r}
+  steps = sorted(rows)
+  mean = np.array([rows[s]["reward_mean"] for s in steps])
+  std = np.array([rows[s]["reward_std"] for s in steps])
+  fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+  ax1.plot(steps, mean, color="tab:blue", label="reward mean")
+  ax1.fill_between(steps, mean - std, mean + std, color="tab:blue", alpha=0.2, label="+- std")
+  ax1.set_xlabel("PPO iteration")
+  ax1.set_ylabel("reward")
+  ax1.set_title("reward")
+  ax1.legend(fontsize=8)
+  ax1.grid(alpha=0.3)
+  ax2.plot(steps, [rows[s]["kl"] for s in steps], color="tab:red", label="KL(actor || reference)")
+  ax2.set_xlabel("PPO iteration")
+  ax2.set_ylabel("nats / token", color="tab:red")
+  ax3 = ax2.twinx()
+  ax3.plot(steps, [rows[s]["response_length"] for s in steps], color="tab:gray", label="answer length")
+  ax3.set_ylabel("tokens", color="tab:gray")
+  ax2.set_title("KL and answer length")
+  ax2.grid(alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(png, dpi=110)
+  plt.close(fig)
