@@ -11,7 +11,6 @@ from xy_jax.models.factory import init_model
 from xy_jax.models.loading import load_checkpoint
 from xy_jax.models.presets import get_preset
 from xy_jax.models.reward import RewardModel, sequence_scores
-from xy_jax.sharding import LogicalSharding
 
 QUIET = lambda *_: None  # noqa: E731
 CFG = get_preset("tiny", pad_token_id=3, num_key_value_heads=1, rope_theta=20000.0)

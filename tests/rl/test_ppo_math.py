@@ -1,7 +1,6 @@
 """PPO math against an independent numpy transcription of ../shared/rlhf.md, on random masked
 batches whose answers have different lengths (1e-6)."""
 
-import jax
 import numpy as np
 import pytest
 

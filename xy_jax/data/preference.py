@@ -8,13 +8,12 @@ that do not fit the row, and malformed records, are counted and reported with fi
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 
 import numpy as np
 
-from xy_jax.data.sft import BadRecord, ROLES
-from xy_jax.data.sources import SkipReport, expand_paths
+from xy_jax.data.sft import BadRecord, parse_turns
+from xy_jax.data.sources import SkipReport, expand_paths, read_jsonl
 from xy_jax.data.tokenizer import ChatTemplate, Message, Tokenizer
 
 
@@ -39,16 +38,7 @@ def parse_pair(record) -> tuple[list[Message], str, str]:
   if not chosen.strip() or not rejected.strip():
     raise BadRecord("empty answer")
   if "conversations" in record:
-    turns = record["conversations"]
-    if not isinstance(turns, list) or not turns:
-      raise BadRecord("\"conversations\" is not a non-empty list")
-    messages = []
-    for t in turns:
-      role = t.get("from", t.get("role")) if isinstance(t, dict) else None
-      content = t.get("value", t.get("content")) if isinstance(t, dict) else None
-      if role not in ROLES or not isinstance(content, str):
-        raise BadRecord(f"bad turn (role {role!r})")
-      messages.append(Message(ROLES[role], content))
+    messages = parse_turns(record["conversations"])
     if messages[-1].role != "user":
       raise BadRecord("the conversation must end with a user turn")
   elif isinstance(record.get("prompt"), str):
@@ -66,34 +56,18 @@ def read_pairs(patterns: Sequence[str] | str, field: str, tok: Tokenizer, templa
                max_len: int, report: SkipReport) -> Pairs:
   chosen, rejected = [], []
   for path in expand_paths(patterns, field):
-    try:
-      f = open(path, "rb")
-    except OSError as e:
-      report.skip(path, f"unreadable file ({e.strerror})")
-      continue
-    with f:
-      for lineno, raw in enumerate(f, 1):
-        where = f"{path}:{lineno}"
-        try:
-          line = raw.decode("utf-8")
-          if not line.strip():
-            continue
-          messages, good, bad = parse_pair(json.loads(line))
-        except UnicodeDecodeError:
-          report.skip(where, "invalid UTF-8")
-          continue
-        except json.JSONDecodeError:
-          report.skip(where, "malformed JSON")
-          continue
-        except BadRecord as e:
-          report.skip(where, str(e))
-          continue
-        c, r = encode_side(tok, template, messages, good), encode_side(tok, template, messages, bad)
-        if max(len(c), len(r)) > max_len:
-          report.skip(where, f"longer than the {max_len}-token row")
-          continue
-        chosen.append(c)
-        rejected.append(r)
+    for where, record in read_jsonl(path, report):
+      try:
+        messages, good, bad = parse_pair(record)
+      except BadRecord as e:
+        report.skip(where, str(e))
+        continue
+      c, r = encode_side(tok, template, messages, good), encode_side(tok, template, messages, bad)
+      if max(len(c), len(r)) > max_len:
+        report.skip(where, f"longer than the {max_len}-token row")
+        continue
+      chosen.append(c)
+      rejected.append(r)
   return Pairs(chosen, rejected)
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from xy_jax.data.prepared import file_digest
-from xy_jax.data.sources import SkipReport, expand_paths
+from xy_jax.data.sources import SkipReport, expand_paths, read_jsonl
 from xy_jax.data.tokenizer import ChatTemplate, Message, Tokenizer
 
 ROLES = {"human": "user", "user": "user", "assistant": "assistant", "gpt": "assistant",
@@ -33,24 +33,29 @@ class BadRecord(ValueError):
   pass
 
 
+def parse_turns(turns) -> list[Message]:
+  """A "conversations" list (from/value or role/content keys) as messages; raises BadRecord."""
+  if not isinstance(turns, list) or not turns:
+    raise BadRecord("\"conversations\" is not a non-empty list")
+  messages = []
+  for turn in turns:
+    if not isinstance(turn, dict):
+      raise BadRecord("a turn is not an object")
+    role = turn.get("from", turn.get("role"))
+    content = turn.get("value", turn.get("content"))
+    if role not in ROLES:
+      raise BadRecord(f"unknown role {role!r}")
+    if not isinstance(content, str):
+      raise BadRecord(f"a {role} turn has no text")
+    messages.append(Message(ROLES[role], content))
+  return messages
+
+
 def parse_conversation(record) -> list[Message]:
   if not isinstance(record, dict):
     raise BadRecord("not a JSON object")
   if "conversations" in record:
-    turns = record["conversations"]
-    if not isinstance(turns, list) or not turns:
-      raise BadRecord("\"conversations\" is not a non-empty list")
-    messages = []
-    for turn in turns:
-      if not isinstance(turn, dict):
-        raise BadRecord("a turn is not an object")
-      role = turn.get("from", turn.get("role"))
-      content = turn.get("value", turn.get("content"))
-      if role not in ROLES:
-        raise BadRecord(f"unknown role {role!r}")
-      if not isinstance(content, str):
-        raise BadRecord(f"a {role} turn has no text")
-      messages.append(Message(ROLES[role], content))
+    messages = parse_turns(record["conversations"])
   elif "prompt" in record or "response" in record:
     if not isinstance(record.get("prompt"), str) or not isinstance(record.get("response"), str):
       raise BadRecord("missing \"prompt\" or \"response\" string")
@@ -113,27 +118,11 @@ def truncate(enc: Encoded, max_len: int, policy: str) -> tuple[Encoded | None, s
 
 
 def read_conversations(path: str, report: SkipReport) -> Iterator[list[Message]]:
-  try:
-    f = open(path, "rb")
-  except OSError as e:
-    report.skip(path, f"unreadable file ({e.strerror})")
-    return
-  with f:
-    for lineno, raw in enumerate(f, 1):
-      where = f"{path}:{lineno}"
-      try:
-        line = raw.decode("utf-8")
-      except UnicodeDecodeError:
-        report.skip(where, "invalid UTF-8")
-        continue
-      if not line.strip():
-        continue
-      try:
-        yield parse_conversation(json.loads(line))
-      except json.JSONDecodeError:
-        report.skip(where, "malformed JSON")
-      except BadRecord as e:
-        report.skip(where, str(e))
+  for where, record in read_jsonl(path, report):
+    try:
+      yield parse_conversation(record)
+    except BadRecord as e:
+      report.skip(where, str(e))
 
 
 def prepare_sft_source(name: str, patterns: Sequence[str] | str, out_root: str, tok: Tokenizer,

@@ -68,9 +68,9 @@ def expand_paths(patterns: Sequence[str] | str, field: str) -> list[str]:
   return sorted(dict.fromkeys(files))
 
 
-def read_documents(path: str, report: SkipReport, text_field: str = "text") -> Iterator[str]:
-  """Documents of one file, streamed line by line (files larger than RAM are fine)."""
-  is_json = path.endswith((".jsonl", ".json"))
+def read_lines(path: str, report: SkipReport) -> Iterator[tuple[str, str]]:
+  """(`file:line`, text) for every line, streamed; an unreadable file or line and invalid UTF-8
+  are reported and skipped."""
   try:
     f = open(path, "rb")
   except OSError as e:
@@ -87,29 +87,36 @@ def read_documents(path: str, report: SkipReport, text_field: str = "text") -> I
       if not raw:
         return
       lineno += 1
-      where = f"{path}:{lineno}"
       try:
-        line = raw.decode("utf-8")
+        yield f"{path}:{lineno}", raw.decode("utf-8")
       except UnicodeDecodeError:
-        report.skip(where, "invalid UTF-8")
-        continue
-      if is_json:
-        if not line.strip():
-          continue
-        try:
-          record = json.loads(line)
-        except json.JSONDecodeError:
-          report.skip(where, "malformed JSON")
-          continue
-        text = record.get(text_field) if isinstance(record, dict) else None
-        if not isinstance(text, str):
-          report.skip(where, f"no \"{text_field}\" string field")
-          continue
-      else:
-        text = line.rstrip("\r\n")
-      if not text.strip():
-        if not is_json:
-          continue  # blank lines separate nothing in one-document-per-line text
+        report.skip(f"{path}:{lineno}", "invalid UTF-8")
+
+
+def read_jsonl(path: str, report: SkipReport) -> Iterator[tuple[str, object]]:
+  """(`file:line`, record) for every non-blank line; malformed JSON is reported and skipped."""
+  for where, line in read_lines(path, report):
+    if not line.strip():
+      continue
+    try:
+      yield where, json.loads(line)
+    except json.JSONDecodeError:
+      report.skip(where, "malformed JSON")
+
+
+def read_documents(path: str, report: SkipReport, text_field: str = "text") -> Iterator[str]:
+  """Documents of one file, streamed line by line (files larger than RAM are fine)."""
+  if path.endswith((".jsonl", ".json")):
+    for where, record in read_jsonl(path, report):
+      text = record.get(text_field) if isinstance(record, dict) else None
+      if not isinstance(text, str):
+        report.skip(where, f"no \"{text_field}\" string field")
+      elif not text.strip():
         report.skip(where, "empty document")
-        continue
+      else:
+        yield text
+    return
+  for _, line in read_lines(path, report):
+    text = line.rstrip("\r\n")
+    if text.strip():  # blank lines separate nothing in one-document-per-line text
       yield text

@@ -4,13 +4,12 @@ rendered with the chat template and left-padded to a fixed length (one compile).
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 
 import numpy as np
 
-from xy_jax.data.sft import BadRecord, ROLES
-from xy_jax.data.sources import SkipReport, expand_paths
+from xy_jax.data.sft import BadRecord, parse_turns
+from xy_jax.data.sources import SkipReport, expand_paths, read_jsonl
 from xy_jax.data.tokenizer import ChatTemplate, Message, Tokenizer
 
 
@@ -27,15 +26,8 @@ def parse_prompt(record) -> tuple[list[Message], str]:
   category = str(record.get("category", "general"))
   if isinstance(record.get("prompt"), str) and record["prompt"].strip():
     return [Message("user", record["prompt"])], category
-  turns = record.get("conversations")
-  if isinstance(turns, list) and turns:
-    messages = []
-    for t in turns:
-      role = t.get("from", t.get("role")) if isinstance(t, dict) else None
-      content = t.get("value", t.get("content")) if isinstance(t, dict) else None
-      if role not in ROLES or not isinstance(content, str):
-        raise BadRecord(f"bad turn (role {role!r})")
-      messages.append(Message(ROLES[role], content))
+  if "conversations" in record:
+    messages = parse_turns(record["conversations"])
     if messages[-1].role != "user":
       raise BadRecord("the conversation must end with a user turn")
     return messages, category
@@ -46,27 +38,17 @@ def read_prompts(patterns: Sequence[str] | str, field: str, tok: Tokenizer, temp
                  max_len: int, report: SkipReport) -> list[Prompt]:
   out = []
   for path in expand_paths(patterns, field):
-    with open(path, "rb") as f:
-      for lineno, raw in enumerate(f, 1):
-        where = f"{path}:{lineno}"
-        if not raw.strip():
-          continue
-        try:
-          messages, category = parse_prompt(json.loads(raw.decode("utf-8")))
-        except UnicodeDecodeError:
-          report.skip(where, "invalid UTF-8")
-          continue
-        except json.JSONDecodeError:
-          report.skip(where, "malformed JSON")
-          continue
-        except BadRecord as e:
-          report.skip(where, str(e))
-          continue
-        ids = template.encode_prompt(tok, messages)
-        if len(ids) > max_len:
-          report.skip(where, f"prompt longer than ppo.max_prompt_len={max_len}")
-          continue
-        out.append(Prompt(ids, messages[-1].content, category))
+    for where, record in read_jsonl(path, report):
+      try:
+        messages, category = parse_prompt(record)
+      except BadRecord as e:
+        report.skip(where, str(e))
+        continue
+      ids = template.encode_prompt(tok, messages)
+      if len(ids) > max_len:
+        report.skip(where, f"prompt longer than ppo.max_prompt_len={max_len}")
+        continue
+      out.append(Prompt(ids, messages[-1].content, category))
   return out
 
 
