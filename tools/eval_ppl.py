@@ -14,7 +14,8 @@ from absl import flags
 
 from xy_jax import cli
 from xy_jax.data.tokenizer import load_tokenizer
-from xy_jax.infer.perplexity import PerplexityEvaluator, ReadReport, read_documents
+from xy_jax.data.sources import SkipReport, read_documents
+from xy_jax.infer.perplexity import PerplexityEvaluator
 from xy_jax.models.loading import load_model
 
 cli.define_model_source_flags()
@@ -33,10 +34,12 @@ def main(argv):
   loaded = load_model(hf=FLAGS.hf, ckpt=FLAGS.checkpoint, sharding=cli.mesh_sharding(FLAGS.mesh),
                       allow_torch_bin=FLAGS.allow_torch_bin, log=cli.log, dtype=FLAGS.dtype)
   tok = load_tokenizer(FLAGS.tokenizer or loaded.tokenizer_file)
-  report = ReadReport()
+  report = SkipReport()
   docs = tok.encode_batch(list(read_documents(FLAGS.text, report)), bos=True)
-  for line in report.skipped:
+  for line in report.examples:
     cli.log(f"skipped {line}")
+  if report.total:
+    cli.log(report.summary())
   too_long = sum(len(d) > loaded.cfg.max_position_embeddings for d in docs)
   if too_long:
     cli.log(f"{too_long} document(s) truncated to {loaded.cfg.max_position_embeddings} tokens")
@@ -47,7 +50,7 @@ def main(argv):
     raise ValueError(f"{FLAGS.text}: every document is a single token; nothing to predict")
   print(f"perplexity: {math.exp(nll / count):.6f}")
   print(f"tokens: {count}")
-  print(f"documents: {len(docs)} (skipped {len(report.skipped)})")
+  print(f"documents: {len(docs)} (skipped {report.total})")
 
 
 if __name__ == "__main__":

@@ -2,49 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
-
-
-@dataclasses.dataclass
-class ReadReport:
-  documents: int = 0
-  skipped: list[str] = dataclasses.field(default_factory=list)  # "file:line: reason"
-
-
-def read_documents(path: str, report: ReadReport) -> Iterator[str]:
-  """Non-empty lines of a .txt, or the "text" field of each .jsonl record. Bad lines are skipped."""
-  is_jsonl = path.endswith(".jsonl")
-  with open(path, "rb") as f:
-    for lineno, raw in enumerate(f, 1):
-      try:
-        line = raw.decode("utf-8")
-      except UnicodeDecodeError:
-        report.skipped.append(f"{path}:{lineno}: invalid UTF-8")
-        continue
-      if not line.strip():
-        continue
-      if is_jsonl:
-        try:
-          record = json.loads(line)
-        except json.JSONDecodeError as e:
-          report.skipped.append(f"{path}:{lineno}: malformed JSON ({e.msg})")
-          continue
-        text = record.get("text") if isinstance(record, dict) else None
-        if not isinstance(text, str) or not text.strip():
-          report.skipped.append(f"{path}:{lineno}: no non-empty \"text\" field")
-          continue
-        line = text
-      else:
-        line = line.rstrip("\n")
-      report.documents += 1
-      yield line
 
 
 def _bucket(n: int, limit: int) -> int:

@@ -245,13 +245,9 @@ def make_ppo_step(rs, actor_cfg: ModelConfig, eos: int, pad: int, frozen: dict):
   graphdef, tx = rs.graphdef, rs.tx
   base_rng = jax.random.key(cfg.seed)
 
-  def actor_of(params):
-    return nnx.merge(graphdef, params).actor
-
   @jax.jit
-  def rollout(actor_params_and_graph, prompt_tokens, prompt_valid, step):
-    params = actor_params_and_graph
-    model = nnx.merge(graphdef, params).actor
+  def rollout(params, prompt_tokens, prompt_valid, step):
+    model = nnx.merge(graphdef, params).actor  # the live actor: no copy of its weights
     return decode(model, prompt_tokens, prompt_valid, jax.random.fold_in(base_rng, step), sampling,
                   eos, pad)
 
