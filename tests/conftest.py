@@ -33,3 +33,12 @@ def prepared(tmp_path_factory):
                      ("general", "data/pretrain/general.txt")):
     prepare_source(name, [os.path.join(root_dir, path)], out, tok, workers=2)
   return out
+
+
+@pytest.fixture(scope="session")
+def lm_checkpoint(tmp_path_factory, prepared):
+  """A tiny LM pretrained for 40 steps on the shipped corpus (PPO, quantisation, chat, Self-QA)."""
+  from tests.train.train_helpers import train_checkpoint
+  workdir = str(tmp_path_factory.mktemp("tiny_lm"))
+  return train_checkpoint("pretrain_tiny.py", workdir, f"--config.data.prepared_dir={prepared}",
+                          "--config.train.steps=40", "--config.train.eval_every=40")

@@ -9,6 +9,7 @@ data/sft/finance_qa.jsonl     SFT conversations (both the "conversations" and pr
 data/preference/pairs.jsonl   preference pairs {"prompt", "chosen", "rejected"}
 data/rl/prompts.jsonl         PPO prompts {"prompt", "category"}
 data/eval/prompts.jsonl       categorised evaluation prompts (the seeds' general and finance categories)
+data/eval/heldout.txt         held-out text for perplexity (demo, quantisation quality)
 """
 
 import json
@@ -16,7 +17,7 @@ import os
 
 from absl import app, flags
 
-from xy_jax.data.synthetic_text import (eval_prompts, preference_pairs, pretraining_sources,
+from xy_jax.data.synthetic_text import (corpus_lines, eval_prompts, preference_pairs, pretraining_sources,
                                        rl_prompts, sft_conversations)
 
 _OUT = flags.DEFINE_string("out", "data", "output directory")
@@ -46,6 +47,11 @@ def main(argv):
       for r in records:
         f.write(json.dumps(r, ensure_ascii=False) + "\n")
     print(f"wrote {path}: {len(records)} records")
+  heldout = os.path.join(_OUT.value, "eval", "heldout.txt")
+  lines = corpus_lines(200, seed=1)  # a seed the training sources do not use
+  with open(heldout, "w", encoding="utf-8") as f:
+    f.write("\n".join(lines) + "\n")
+  print(f"wrote {heldout}: {len(lines)} docs")
 
 
 if __name__ == "__main__":

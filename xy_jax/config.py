@@ -122,6 +122,9 @@ def validate(c: ConfigDict) -> ModelConfig:
   """Check every field; returns the typed model config."""
   _field("stage", c.stage in STAGES, f"{c.stage!r} is not one of {STAGES}")
   model = ModelConfig.from_dict(c.model, field="model")
+  _field("model.quant", model.quant == "none",
+         f"{model.quant!r}: quantised weights are for inference; train the float model and run "
+         "tools/quantize.py on the result")
   for axis in ("data", "fsdp", "tensor"):
     v = c.mesh[axis]
     _field(f"mesh.{axis}", isinstance(v, int) and (v > 0 or v == -1), f"{v!r}: a positive size or -1")

@@ -44,6 +44,7 @@ def _tiny():
     ("data.buckets", (64, 1024), "data.buckets: largest bucket 1024 exceeds model.max_position_embeddings=512"),
     ("optim.grad_accum", 64, "not divisible by optim.grad_accum=64"),
     ("train.steps", 0, "train.steps: must be positive"),
+    ("model.quant", "int8", "model.quant: 'int8': quantised weights are for inference"),
     ("model.num_key_value_heads", 3, "model.num_attention_heads=4 is not a multiple of model.num_key_value_heads=3"),
 ])
 def test_bad_fields_name_themselves(field, value, message):

@@ -47,3 +47,12 @@ def final_params(workdir: str):
     step = mngr.latest_step()
     restored = mngr.restore(step, args=ocp.args.Composite(params=ocp.args.StandardRestore()))
   return step, jax.tree.map(np.asarray, restored["params"])
+
+
+def train_checkpoint(config, workdir, *overrides):
+  """Run `python -m xy_jax.train` on a shipped config; returns the checkpoint directory."""
+  proc = subprocess.run([sys.executable, "-m", "xy_jax.train", f"--config={ROOT}/configs/{config}",
+                         f"--workdir={workdir}", "--cpu_devices=2", *overrides],
+                        capture_output=True, text=True, env=env(), cwd=ROOT, timeout=900)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return os.path.join(workdir, "checkpoints")

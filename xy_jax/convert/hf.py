@@ -135,6 +135,9 @@ def export_hf(model: nnx.Module, cfg: ModelConfig, out: str, kind: str = "causal
               template: ChatTemplate = ChatTemplate(), max_shard_bytes: int = 2 << 30,
               overwrite: bool = False, log: Log = print) -> None:
   """A model -> HF directory: config, generation config, sharded safetensors + index, tokenizer."""
+  if cfg.quant != "none":
+    raise ConversionError(f"model.quant={cfg.quant!r}: export the float checkpoint the quantised one "
+                          "was made from (HF has no reader for xy_jax integer weights)")
   np_dtype = jnp.dtype(dtype)
   flat = {k: v[...] for k, v in param_paths(nnx.state(model)).items()}
   rules = hf_weights.tensor_rules({k: v.shape for k, v in flat.items()})

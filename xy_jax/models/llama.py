@@ -23,6 +23,7 @@ from jax.ad_checkpoint import checkpoint_name
 from xy_jax.models import rope
 from xy_jax.models.attention import dot_product_attention
 from xy_jax.models.model_config import ModelConfig
+from xy_jax.quant import int_weights
 from xy_jax.sharding import LogicalSharding
 
 INIT_STD = 0.02  # HF LlamaConfig.initializer_range
@@ -46,15 +47,34 @@ class KVCache:
                jnp.full((batch, length), -1, jnp.int32), jnp.zeros((), jnp.int32))
 
 
+class QuantizedWeight(nnx.Variable):
+  """Integer weights and their scales: state like a Param, but never trained."""
+
+
 class Weight(nnx.Module):
-  """A bias-free projection whose single parameter is called `weight` (as in HF)."""
+  """A bias-free projection whose single parameter is called `weight` (as in HF).
+
+  The first `n_in` dims of the weight are contracted. With `cfg.quant` set (and `quantizable`),
+  `weight` holds integers and `weight_scale` their scales (see `xy_jax.quant.int_weights`).
+  """
 
   def __init__(self, shape: Sequence[int], axes: Sequence[str], cfg: ModelConfig, rngs: nnx.Rngs,
-               init=None):
-    init = init or jax.nn.initializers.normal(INIT_STD)
-    self.weight = nnx.Param(init(rngs.params(), tuple(shape), jnp.dtype(cfg.param_dtype)),
-                            logical_axes=tuple(axes))
+               init=None, n_in: int = 1, quantizable: bool = True):
     self.dtype = jnp.dtype(cfg.dtype)
+    self.n_in = n_in
+    self.quant = cfg.quant if quantizable else "none"
+    shape, axes = tuple(shape), tuple(axes)
+    if self.quant == "none":
+      init = init or jax.nn.initializers.normal(INIT_STD)
+      self.weight = nnx.Param(init(rngs.params(), shape, jnp.dtype(cfg.param_dtype)),
+                              logical_axes=axes)
+    else:
+      groups = int_weights.num_groups(math.prod(shape[:n_in]), self.quant, cfg.quant_group_size)
+      self.weight = QuantizedWeight(jnp.zeros(shape, int_weights.storage_dtype(self.quant)),
+                                    logical_axes=axes)
+      self.weight_scale = QuantizedWeight(
+          jnp.ones((groups,) + shape[n_in:], jnp.dtype(cfg.param_dtype)),
+          logical_axes=(None,) + axes[n_in:])
 
   def __call__(self, eq: str, x: jax.Array, out_dtype=None) -> jax.Array:
     """`eq` documents the contraction in axis letters ("BTD,DNH->BTNH"): the trailing input dims
@@ -62,11 +82,17 @@ class Weight(nnx.Module):
     backward pass) executes about twice as fast as the batched einsum; on TPU/GPU it is the same."""
     lhs, rhs = eq.split("->")[0].split(",")
     n_in = len(set(lhs) & set(rhs))  # contracted: x's trailing dims, the weight's leading ones
-    assert lhs[len(lhs) - n_in:] == rhs[:n_in], eq
-    w = self.weight[...].astype(self.dtype)
+    assert lhs[len(lhs) - n_in:] == rhs[:n_in] and n_in == self.n_in, eq
+    w = self.weight[...]
     k = math.prod(w.shape[:n_in])
-    y = jnp.dot(x.astype(self.dtype).reshape(-1, k), w.reshape(k, -1),
-                preferred_element_type=out_dtype or self.dtype)
+    x2 = x.astype(self.dtype).reshape(-1, k)
+    if self.quant == "none":
+      y = jnp.dot(x2, w.astype(self.dtype).reshape(k, -1),
+                  preferred_element_type=out_dtype or self.dtype)
+    else:
+      scale = self.weight_scale[...]
+      y = int_weights.quantized_matmul(x2, w.reshape(k, -1), scale.reshape(scale.shape[0], -1),
+                                       self.dtype, out_dtype or self.dtype)
     return y.reshape(x.shape[:x.ndim - n_in] + w.shape[n_in:])
 
 
@@ -93,7 +119,7 @@ class Attention(nnx.Module):
     self.q_proj = Weight((d, n, h), ("embed", "q_heads", "head_dim"), cfg, rngs)
     self.k_proj = Weight((d, k, h), ("embed", "kv_heads", "head_dim"), cfg, rngs)
     self.v_proj = Weight((d, k, h), ("embed", "kv_heads", "head_dim"), cfg, rngs)
-    self.o_proj = Weight((n, h, d), ("q_heads", "head_dim", "embed"), cfg, rngs)
+    self.o_proj = Weight((n, h, d), ("q_heads", "head_dim", "embed"), cfg, rngs, n_in=2)
     self.impl = cfg.attention_impl
     self.sharding = sharding
 
@@ -166,7 +192,8 @@ class Decoder(nnx.Module):
   def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs, sharding: LogicalSharding):
     self.cfg = cfg
     self.sharding = sharding
-    self.embed_tokens = Weight((cfg.vocab_size, cfg.hidden_size), ("vocab", "embed"), cfg, rngs)
+    self.embed_tokens = Weight((cfg.vocab_size, cfg.hidden_size), ("vocab", "embed"), cfg, rngs,
+                               quantizable=False)
 
     @nnx.split_rngs(splits=cfg.num_hidden_layers)
     @nnx.vmap(in_axes=(0,), out_axes=0,

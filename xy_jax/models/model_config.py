@@ -10,6 +10,7 @@ import ml_collections
 ROPE_TYPES = ("default", "linear", "dynamic", "llama3")
 REMAT_POLICIES = ("none", "full", "dots", "dots_with_no_batch_dims", "save_qkv_proj")
 ATTENTION_IMPLS = ("auto", "xla", "cudnn")
+QUANT_MODES = ("none", "int8", "int4")
 
 
 class ConfigError(ValueError):
@@ -41,6 +42,10 @@ class ModelConfig:
   scan_layers: bool = True
   remat_policy: str = "full"
   attention_impl: str = "auto"
+  # Weight-only quantisation of the projections (inference): int8 per output channel, int4 in
+  # groups of `quant_group_size` contracted rows. Embeddings, norms and value heads stay float.
+  quant: str = "none"
+  quant_group_size: int = 128
 
   @property
   def resolved_head_dim(self) -> int:
@@ -89,6 +94,10 @@ class ModelConfig:
       raise ConfigError(f"{field}.remat_policy={self.remat_policy!r}: choose one of {REMAT_POLICIES}")
     if self.attention_impl not in ATTENTION_IMPLS:
       raise ConfigError(f"{field}.attention_impl={self.attention_impl!r}: choose one of {ATTENTION_IMPLS}")
+    if self.quant not in QUANT_MODES:
+      raise ConfigError(f"{field}.quant={self.quant!r}: choose one of {QUANT_MODES}")
+    if not isinstance(self.quant_group_size, int) or self.quant_group_size < 0:
+      raise ConfigError(f"{field}.quant_group_size={self.quant_group_size!r}: must be an integer >= 0")
     for name in ("dtype", "param_dtype"):
       if getattr(self, name) not in ("float32", "bfloat16", "float16"):
         raise ConfigError(f"{field}.{name}={getattr(self, name)!r}: use float32, bfloat16 or float16")

@@ -1,0 +1,74 @@
+"""Turn a float model into its weight-only quantised twin (same class, `cfg.quant` set)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from xy_jax.models.factory import abstract_model, param_paths, state_shardings
+from xy_jax.models.llama import Weight
+from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.quant import int_weights
+from xy_jax.sharding import LogicalSharding
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantizedModel:
+  cfg: ModelConfig
+  model: nnx.Module
+
+
+def quantize_model(model: nnx.Module, cfg: ModelConfig, mode: str, sharding: LogicalSharding,
+                   group_size: int | None = None) -> QuantizedModel:
+  """Quantise every quantizable projection of `model` (built from `cfg`) to `mode`.
+
+  Stacked (scanned) layer weights are quantised per layer. Each tensor is converted on its own
+  under jit, straight into the sharding the rules give it.
+  """
+  if cfg.quant != "none":
+    raise ConfigError(f"model.quant={cfg.quant!r}: this model is already quantised")
+  if mode not in ("int8", "int4"):
+    raise ConfigError(f"--mode={mode!r}: choose int8 or int4")
+  qcfg = cfg.replace(quant=mode, quant_group_size=cfg.quant_group_size if group_size is None
+                     else group_size)
+  qcfg.validate()
+  cls = type(model)
+  graphdef, abs_state = abstract_model(cls, qcfg, sharding)
+  shardings = param_paths(state_shardings(abs_state, sharding)) if sharding.mesh is not None else {}
+  targets = param_paths(abs_state)
+  source = {k: v[...] for k, v in param_paths(nnx.state(model)).items()}
+
+  values = {}
+  for path, node in nnx.iter_graph(nnx.merge(graphdef, abs_state)):
+    if not isinstance(node, Weight) or node.quant == "none":
+      continue
+    name = ".".join(str(p) for p in path)
+    w = source.pop(f"{name}.weight")
+    stacked = w.ndim == targets[f"{name}.weight"].ndim and "layers" in name
+    fn = lambda a, n_in=node.n_in: int_weights.quantize(  # noqa: E731
+        a, n_in, mode, qcfg.quant_group_size, jnp.dtype(qcfg.param_dtype))
+    if stacked:
+      fn = jax.vmap(fn)
+    out_sh = (shardings.get(f"{name}.weight"), shardings.get(f"{name}.weight_scale"))
+    q, scale = jax.jit(fn, out_shardings=out_sh if shardings else None)(w)
+    values[f"{name}.weight"], values[f"{name}.weight_scale"] = q, scale
+  for name, v in source.items():  # embeddings, norms, value heads: unchanged
+    values[name] = jax.device_put(v, shardings.get(name)) if shardings else v
+  missing = set(targets) - set(values)
+  assert not missing, sorted(missing)
+  for name, var in targets.items():
+    var.set_value(values[name]) if hasattr(var, "set_value") else setattr(var, "value", values[name])
+  return QuantizedModel(qcfg, nnx.merge(graphdef, abs_state))
+
+
+def param_bytes(model: nnx.Module) -> int:
+  """Bytes the model's state takes at its storage width (int4 counts half a byte)."""
+  total = 0
+  for v in param_paths(nnx.state(model)).values():
+    a = v[...]
+    bits = 4 if a.dtype == jnp.int4 else 8 * a.dtype.itemsize
+    total += a.size * bits // 8
+  return total
