@@ -38,6 +38,15 @@ def test_stops_at_eos(gen):
   assert out.finished and out.tokens == free[:2]
 
 
+@pytest.mark.parametrize("sampling", [GREEDY, SamplingConfig(temperature=1.0, max_new_tokens=12)])
+def test_stream_yields_what_generate_returns(gen, sampling):
+  prompt = [5, 6, 7, 8]
+  assert list(gen.stream(prompt, sampling, seed=3)) == gen.generate([prompt], sampling, seed=3)[0].tokens
+  free = gen.generate([prompt], GREEDY)[0].tokens
+  gen_eos = Generator(nnx_merge(gen), eos_id=free[4], pad_id=3)
+  assert list(gen_eos.stream(prompt, GREEDY)) == free[:4]
+
+
 def nnx_merge(gen):
   from flax import nnx
   return nnx.merge(gen.graphdef, gen.state)

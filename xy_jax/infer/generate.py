@@ -9,7 +9,7 @@ sampling config).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -40,6 +40,25 @@ def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, bucket: int = PROMPT
   return tokens, valid
 
 
+def prefill(model: nnx.Module, tokens: jax.Array, valid: jax.Array, rng: jax.Array,
+            sampling: SamplingConfig) -> tuple[jax.Array, KVCache, jax.Array]:
+  """Run left-padded prompts [B, P] through the model into a cache with room for
+  `max_new_tokens`; returns (first sampled token [B], cache, its position [B])."""
+  b, p = tokens.shape
+  positions = jnp.maximum(jnp.cumsum(valid, axis=1) - 1, 0).astype(jnp.int32)
+  cache = KVCache.empty(model.model.cfg, b, p + sampling.max_new_tokens)
+  logits, cache = model(tokens, positions, valid.astype(jnp.int32), cache)
+  tok = sample(logits[:, -1], jax.random.fold_in(rng, 0), sampling)
+  return tok, cache, positions[:, -1] + 1
+
+
+def next_token(model: nnx.Module, cache: KVCache, tok: jax.Array, pos: jax.Array, rng: jax.Array,
+               i: jax.Array, sampling: SamplingConfig) -> tuple[jax.Array, KVCache]:
+  """Feed token `i - 1` of every row (at positions `pos`) and sample token `i`."""
+  logits, cache = model(tok[:, None], pos[:, None], jnp.ones((tok.shape[0], 1), jnp.int32), cache)
+  return sample(logits[:, -1], jax.random.fold_in(rng, i), sampling), cache
+
+
 def decode(model: nnx.Module, tokens: jax.Array, valid: jax.Array, rng: jax.Array,
            sampling: SamplingConfig, eos_id: int, pad_id: int) -> tuple[jax.Array, jax.Array]:
   """Prefill left-padded prompts [B, P], then sample up to `max_new_tokens`.
@@ -47,16 +66,10 @@ def decode(model: nnx.Module, tokens: jax.Array, valid: jax.Array, rng: jax.Arra
   Returns (tokens [B, N] with `pad_id` after a row's EOS, finished [B]). Pure and jittable: PPO
   rollouts call it on the actor's live parameters.
   """
-  b, p = tokens.shape
-  n = sampling.max_new_tokens
-  cfg = model.model.cfg
-  positions = jnp.maximum(jnp.cumsum(valid, axis=1) - 1, 0).astype(jnp.int32)
-  cache = KVCache.empty(cfg, b, p + n)
-  logits, cache = model(tokens, positions, valid.astype(jnp.int32), cache)
-  tok = sample(logits[:, -1], jax.random.fold_in(rng, 0), sampling)
+  b, n = tokens.shape[0], sampling.max_new_tokens
+  tok, cache, pos = prefill(model, tokens, valid, rng, sampling)
   out = jnp.full((b, n), pad_id, jnp.int32).at[:, 0].set(tok)
   done = tok == eos_id
-  pos = positions[:, -1] + 1
 
   def cond(carry):
     i, _, _, _, done, _ = carry
@@ -64,8 +77,7 @@ def decode(model: nnx.Module, tokens: jax.Array, valid: jax.Array, rng: jax.Arra
 
   def body(carry):
     i, cache, tok, pos, done, out = carry
-    logits, cache = model(tok[:, None], pos[:, None], jnp.ones((b, 1), jnp.int32), cache)
-    nxt = sample(logits[:, -1], jax.random.fold_in(rng, i), sampling)
+    nxt, cache = next_token(model, cache, tok, pos, rng, i, sampling)
     nxt = jnp.where(done, pad_id, nxt)
     out = out.at[:, i].set(nxt)
     return i + 1, cache, nxt, pos + 1, done | (nxt == eos_id), out
@@ -81,21 +93,52 @@ class Generator:
     self.graphdef, self.state = nnx.split(model)
     self.cfg = model.model.cfg
     self.eos_id, self.pad_id = eos_id, pad_id
+    merge = lambda state: nnx.merge(self.graphdef, state)  # noqa: E731
     self._decode = jax.jit(
         lambda state, tokens, valid, rng, sampling: decode(
-            nnx.merge(self.graphdef, state), tokens, valid, rng, sampling, eos_id, pad_id),
+            merge(state), tokens, valid, rng, sampling, eos_id, pad_id),
         static_argnames=("sampling",))
+    self._prefill = jax.jit(
+        lambda state, tokens, valid, rng, sampling: prefill(merge(state), tokens, valid, rng, sampling),
+        static_argnames=("sampling",))
+    self._next = jax.jit(
+        lambda state, cache, tok, pos, rng, i, sampling: next_token(
+            merge(state), cache, tok, pos, rng, i, sampling),
+        static_argnames=("sampling",), donate_argnums=(1,))
 
-  def generate(self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig,
-               seed: int = 0) -> list[Generation]:
+  def _check_length(self, longest: int, sampling: SamplingConfig) -> None:
     limit = self.cfg.max_position_embeddings
-    tokens, valid = left_pad(prompts, self.pad_id)
-    longest = max(len(p) for p in prompts)
     if longest + sampling.max_new_tokens > limit:
       raise ValueError(f"prompt ({longest} tokens) + max_new_tokens={sampling.max_new_tokens} "
                        f"exceeds max_position_embeddings={limit}")
+
+  def generate(self, prompts: Sequence[Sequence[int]], sampling: SamplingConfig,
+               seed: int = 0) -> list[Generation]:
+    tokens, valid = left_pad(prompts, self.pad_id)
+    self._check_length(max(len(p) for p in prompts), sampling)
     out, done = self._decode(self.state, tokens, valid, jax.random.key(seed), sampling)
     return finished_rows(np.asarray(out), np.asarray(done), self.eos_id)
+
+
+  def stream(self, prompt: Sequence[int], sampling: SamplingConfig, seed: int = 0) -> Iterator[int]:
+    """Yield one prompt's new tokens as they are sampled (EOS ends the stream, unyielded).
+
+    The same prefill and step as `generate` (so the same tokens for the same seed), run one
+    token per call so a caller can print them as they come.
+    """
+    self._check_length(len(prompt), sampling)
+    tokens, valid = left_pad([prompt], self.pad_id)
+    rng = jax.random.key(seed)
+    tok, cache, pos = self._prefill(self.state, tokens, valid, rng, sampling)
+    for i in range(1, sampling.max_new_tokens + 1):
+      t = int(tok[0])
+      if t == self.eos_id:
+        return
+      yield t
+      if i == sampling.max_new_tokens:
+        return
+      tok, cache = self._next(self.state, cache, tok, pos, rng, jnp.int32(i), sampling)
+      pos = pos + 1
 
 
 def finished_rows(out: np.ndarray, done: np.ndarray, eos_id: int) -> list[Generation]:

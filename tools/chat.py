@@ -1,0 +1,89 @@
+"""Talk to a model in the terminal: multi-turn, XuanYuan template, answers streamed as generated.
+
+  python tools/chat.py --hf DIR | --checkpoint CKPT [--quant int8|int4 [--group_size 128]]
+                       [--system TEXT] [--temperature 0.7 --top_p 0.95 --max_new_tokens 256 | --greedy]
+
+Defaults are the model card's sampling settings. Commands: /reset forgets the conversation,
+/exit (or Ctrl-D) quits. A quantised checkpoint (tools/quantize.py) loads as is; --quant
+quantises a float model on the fly. Per-turn token counts and speed go to stderr.
+"""
+
+import sys
+
+from absl import flags
+
+from xy_jax import cli
+from xy_jax.data.tokenizer import ChatTemplate, load_tokenizer
+from xy_jax.infer.chat import ChatSession
+from xy_jax.infer.generate import Generator
+from xy_jax.infer.sampling import SamplingConfig
+from xy_jax.models.loading import load_model
+
+cli.define_model_source_flags()
+cli.define_mesh_flag()
+flags.DEFINE_enum("quant", None, ["int8", "int4"], "quantise a float model's weights on load")
+flags.DEFINE_integer("group_size", 128, "int4 group size (with --quant int4)")
+flags.DEFINE_string("system", None, "system message placed before the conversation")
+flags.DEFINE_bool("greedy", False, "greedy decoding instead of sampling")
+flags.DEFINE_float("temperature", 0.7, "sampling temperature (model card: 0.7)")
+flags.DEFINE_float("top_p", 0.95, "nucleus sampling mass (model card: 0.95)")
+flags.DEFINE_integer("max_new_tokens", 256, "longest answer in tokens (model card: 256)")
+flags.DEFINE_integer("seed", 0, "sampling seed of the first turn (then +1 per turn)")
+flags.DEFINE_enum("dtype", "bfloat16", ["float32", "bfloat16"], "compute dtype")
+flags.DEFINE_string("tokenizer", None, "tokenizer.model (default: the model's)")
+FLAGS = flags.FLAGS
+
+HUMAN, BOT = "Human: ", "XuanYuan: "
+
+
+def main(argv):
+  del argv
+  sharding = cli.mesh_sharding(FLAGS.mesh)
+  loaded = load_model(hf=FLAGS.hf, ckpt=FLAGS.checkpoint, sharding=sharding,
+                      allow_torch_bin=FLAGS.allow_torch_bin, log=cli.log, dtype=FLAGS.dtype)
+  if loaded.kind != "causal_lm":
+    raise ValueError(f"{FLAGS.hf or FLAGS.checkpoint}: a {loaded.kind} model cannot chat; "
+                     "pass a causal LM (a PPO checkpoint gives its actor)")
+  model, cfg = loaded.model, loaded.cfg
+  if FLAGS.quant:
+    from xy_jax.quant.quantize_model import quantize_model
+    q = quantize_model(model, cfg, FLAGS.quant, sharding, FLAGS.group_size)
+    model, cfg = q.model, q.cfg
+  tok = load_tokenizer(FLAGS.tokenizer or loaded.tokenizer_file)
+  sampling = SamplingConfig(greedy=FLAGS.greedy, temperature=FLAGS.temperature, top_p=FLAGS.top_p,
+                            max_new_tokens=FLAGS.max_new_tokens)
+  session = ChatSession(Generator(model, tok.eos_id, tok.pad_id), tok, sampling,
+                        ChatTemplate(system=FLAGS.system), seed=FLAGS.seed)
+  weights = f", weights {cfg.quant}" if cfg.quant != "none" else ""
+  cli.log(f"model ready ({cfg.num_hidden_layers} layers{weights}); /reset forgets, /exit quits")
+  try:
+    import readline  # noqa: F401  (line editing and history for input())
+  except ImportError:
+    pass
+  while True:
+    try:
+      question = input(HUMAN).strip()
+    except EOFError:
+      print()
+      break
+    if not question:
+      continue
+    if question in ("/exit", "/quit"):
+      break
+    if question == "/reset":
+      session.reset()
+      print("(conversation cleared)", flush=True)
+      continue
+    print(BOT, end="", flush=True)
+    try:
+      for piece in session.reply(question):
+        print(piece, end="", flush=True)
+    except ValueError as e:
+      print(f"\nerror: {e}", file=sys.stderr, flush=True)
+      continue
+    print(flush=True)
+    cli.log(session.last.line())
+
+
+if __name__ == "__main__":
+  cli.run(main)
