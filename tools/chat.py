@@ -8,6 +8,7 @@ Defaults are the model card's sampling settings. Commands: /reset forgets the co
 quantises a float model on the fly. Per-turn token counts and speed go to stderr.
 """
 
+import importlib
 import sys
 
 from absl import flags
@@ -57,7 +58,7 @@ def main(argv):
   weights = f", weights {cfg.quant}" if cfg.quant != "none" else ""
   cli.log(f"model ready ({cfg.num_hidden_layers} layers{weights}); /reset forgets, /exit quits")
   try:
-    import readline  # noqa: F401  (line editing and history for input())
+    importlib.import_module("readline")  # line editing and history for input()
   except ImportError:
     pass
   while True:

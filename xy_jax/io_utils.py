@@ -28,3 +28,18 @@ def atomic_output_dir(out: str, overwrite: bool = False):
   if os.path.exists(out):
     shutil.rmtree(out)
   os.replace(tmp, out)
+
+
+@contextlib.contextmanager
+def atomic_output_file(out: str):
+  """Yield a temporary sibling path that replaces `out` only if the block succeeds."""
+  out = os.path.abspath(out)
+  os.makedirs(os.path.dirname(out), exist_ok=True)
+  fd, tmp = tempfile.mkstemp(prefix=os.path.basename(out) + ".partial-", dir=os.path.dirname(out))
+  os.close(fd)
+  try:
+    yield tmp
+  except BaseException:
+    os.unlink(tmp)
+    raise
+  os.replace(tmp, out)

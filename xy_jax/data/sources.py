@@ -106,6 +106,12 @@ def read_jsonl(path: str, report: SkipReport) -> Iterator[tuple[str, object]]:
 
 def read_documents(path: str, report: SkipReport, text_field: str = "text") -> Iterator[str]:
   """Documents of one file, streamed line by line (files larger than RAM are fine)."""
+  return (text for _, text in located_documents(path, report, text_field))
+
+
+def located_documents(path: str, report: SkipReport,
+                      text_field: str = "text") -> Iterator[tuple[str, str]]:
+  """(`file:line`, document) for a .txt (one document per line) or .jsonl (`text_field`) file."""
   if path.endswith((".jsonl", ".json")):
     for where, record in read_jsonl(path, report):
       text = record.get(text_field) if isinstance(record, dict) else None
@@ -114,9 +120,9 @@ def read_documents(path: str, report: SkipReport, text_field: str = "text") -> I
       elif not text.strip():
         report.skip(where, "empty document")
       else:
-        yield text
+        yield where, text
     return
-  for _, line in read_lines(path, report):
+  for where, line in read_lines(path, report):
     text = line.rstrip("\r\n")
     if text.strip():  # blank lines separate nothing in one-document-per-line text
-      yield text
+      yield where, text

@@ -1,0 +1,127 @@
+"""Self-QA (XuanYuan's way of turning unlabelled documents into SFT data).
+
+Stage 1 asks a chat model for questions about a document; stage 2 asks it to answer each question
+from that document. Pairs are then filtered (empty, too short, not a question, duplicate questions, answers that
+lean on "the document", answers that repeat the question) and written as SFT JSONL records with
+provenance: the source `file:line`, the model and the sampling settings.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import re
+from collections.abc import Callable, Iterable, Sequence
+
+# Prompts follow the seed paper's two stages (knowledge-guided question generation, then answers
+# grounded in the document).
+QUESTION_PROMPT = ("请阅读下面的金融文档，并根据文档内容提出{n}个可以由文档回答的问题，每行一个问题。\n"
+                   "文档：{doc}")
+ANSWER_PROMPT = "请根据下面的文档回答问题，回答要完整、准确，不要提及“文档”二字。\n文档：{doc}\n问题：{question}"
+
+# Answers that point at the document make no sense without it in the SFT prompt.
+_REFERS_TO_DOC = re.compile(r"文档|文中|上文|材料中|according to the (document|text)|the passage", re.I)
+_NUMBERING = re.compile(r"^\s*(?:[-*•]|\(?\d+[.)、:：]|[Qq](?:uestion)?\s*\d*[.:：]|问题\s*\d*[.:：])\s*")
+
+_QUESTION = re.compile(r"[？?]\s*$|什么|如何|怎样|怎么|为什么|为何|多少|哪|是否|吗|^(what|how|why|which|when|who|is|are|does|do|can)\b", re.I)
+
+Generate = Callable[[Sequence[str]], list[str]]  # prompts -> completions (batched)
+
+
+@dataclasses.dataclass
+class SelfQAReport:
+  documents: int = 0
+  questions: int = 0
+  kept: int = 0
+  dropped: collections.Counter = dataclasses.field(default_factory=collections.Counter)
+
+  def summary(self) -> str:
+    drops = ", ".join(f"{k} {v}" for k, v in sorted(self.dropped.items())) or "none"
+    return (f"{self.documents} documents -> {self.questions} questions -> {self.kept} pairs kept "
+            f"(dropped: {drops})")
+
+
+def split_questions(text: str, limit: int) -> list[str]:
+  """One question per line, numbering and bullets removed."""
+  out = []
+  for line in re.split(r"[\r\n]+", text):
+    q = _NUMBERING.sub("", line).strip()
+    if q:
+      out.append(q)
+  return out[:limit]
+
+
+def _normalise(text: str) -> str:
+  return re.sub(r"[\s，。？?！!、,.]+", "", text).lower()
+
+
+def question_drop_reason(question: str, min_chars: int) -> str | None:
+  if len(_normalise(question)) < min_chars:
+    return "question empty or too short"
+  if not _QUESTION.search(question.strip()):
+    return "not a question"
+  return None
+
+
+def answer_drop_reason(question: str, answer: str, min_chars: int) -> str | None:
+  if len(_normalise(answer)) < min_chars:
+    return "answer empty or too short"
+  if _normalise(answer) == _normalise(question):
+    return "answer repeats the question"
+  if _REFERS_TO_DOC.search(answer):
+    return "answer refers to the document"
+  return None
+
+
+def self_qa(documents: Iterable[tuple[str, str]], generate: Generate, questions_per_doc: int = 3,
+            min_chars: int = 4, batch_size: int = 8, report: SelfQAReport | None = None,
+            provenance: dict | None = None) -> Iterable[dict]:
+  """Yield SFT records {"conversations": [...], "source": {...}, "generator": {...}}.
+
+  `documents` are (`file:line`, text); `generate` maps a batch of prompts to completions.
+  Questions already asked (after normalising punctuation and case) are dropped as duplicates,
+  across the whole run.
+  """
+  report = report if report is not None else SelfQAReport()
+  seen: set[str] = set()
+  batch: list[tuple[str, str]] = []
+
+  def flush():
+    asked = generate([QUESTION_PROMPT.format(n=questions_per_doc, doc=doc) for _, doc in batch])
+    pending = []
+    for (where, doc), text in zip(batch, asked):
+      qs = split_questions(text, questions_per_doc)
+      if not qs:
+        report.dropped["no question generated"] += 1
+      for q in qs:
+        report.questions += 1
+        key = _normalise(q)
+        reason = question_drop_reason(q, min_chars)
+        if reason:
+          report.dropped[reason] += 1
+          continue
+        if key in seen:
+          report.dropped["duplicate question"] += 1
+          continue
+        seen.add(key)
+        pending.append((where, doc, q))
+    answers = generate([ANSWER_PROMPT.format(doc=doc, question=q) for _, doc, q in pending]) if pending else []
+    for (where, doc, q), a in zip(pending, answers):
+      a = a.strip()
+      reason = answer_drop_reason(q, a, min_chars)
+      if reason:
+        report.dropped[reason] += 1
+        continue
+      report.kept += 1
+      yield {"conversations": [{"from": "human", "value": q}, {"from": "assistant", "value": a}],
+             "source": {"location": where, "document": doc},
+             "generator": dict(provenance or {}, method="self-qa")}
+
+  for item in documents:
+    report.documents += 1
+    batch.append(item)
+    if len(batch) == batch_size:
+      yield from flush()
+      batch = []
+  if batch:
+    yield from flush()
