@@ -3,6 +3,7 @@ transformers + PyTorch on the same model, batch and sequence, in one process on 
 
   python tools/bench.py [--preset small] [--batch 8] [--seq 256] [--steps 5] [--new_tokens 128]
   python tools/bench.py --preset small --dtype bfloat16      # on a GPU: bf16, torch with sdpa
+  python tools/bench.py --quant int8,int4                    # also quantised generation
 
 Prints tokens/s for each side and ends with `train ratio: X` and `generate ratio: Y` (ours / peer).
 Both sides start from the same weights (ours exported to HF), use AdamW with the same settings,
@@ -25,6 +26,8 @@ flags.DEFINE_integer("steps", 5, "timed training steps per side")
 flags.DEFINE_integer("prompt_len", 32, "prompt tokens for generation")
 flags.DEFINE_integer("new_tokens", 128, "generated tokens per prompt")
 flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "compute dtype on both sides")
+flags.DEFINE_list("quant", [], "also time generation with these weight formats (int8, int4)")
+flags.DEFINE_integer("group_size", 128, "int4 group size")
 FLAGS = flags.FLAGS
 
 
@@ -32,8 +35,6 @@ def bench_ours(cfg, tokens, prompts):
   import jax
   import optax
   from flax import nnx
-  from xy_jax.infer.generate import Generator
-  from xy_jax.infer.sampling import SamplingConfig
   from xy_jax.models.factory import init_model
   from xy_jax.models.llama import CausalLM
   from xy_jax.sharding import LogicalSharding
@@ -59,13 +60,32 @@ def bench_ours(cfg, tokens, prompts):
   jax.block_until_ready(m)
   train_tps = b * t * FLAGS.steps / (time.perf_counter() - start)
 
+  return model, train_tps, generate_tokens_per_s(model, prompts)
+
+
+def generate_tokens_per_s(model, prompts) -> float:
+  from xy_jax.infer.generate import Generator
+  from xy_jax.infer.sampling import SamplingConfig
   gen = Generator(model, eos_id=-1, pad_id=0)  # no EOS: every row generates all tokens
   sampling = SamplingConfig(greedy=True, max_new_tokens=FLAGS.new_tokens)
   gen.generate(prompts, sampling)  # compile
   start = time.perf_counter()
   gen.generate(prompts, sampling)
-  gen_tps = len(prompts) * FLAGS.new_tokens / (time.perf_counter() - start)
-  return model, train_tps, gen_tps
+  return len(prompts) * FLAGS.new_tokens / (time.perf_counter() - start)
+
+
+def bench_quantised(model, cfg, prompts, float_tps):
+  """Weight memory and generation speed of int8 / int4 copies beside the float model."""
+  from xy_jax.quant.quantize_model import param_bytes, quantize_model
+  from xy_jax.sharding import LogicalSharding
+  base = param_bytes(model)
+  print(f"weights {cfg.param_dtype}: {base / 2**20:,.1f} MiB, generate {float_tps:,.0f} tokens/s")
+  for mode in FLAGS.quant:
+    q = quantize_model(model, cfg, mode, LogicalSharding(), FLAGS.group_size)
+    tps = generate_tokens_per_s(q.model, prompts)
+    size = param_bytes(q.model)
+    print(f"weights {mode}: {size / 2**20:,.1f} MiB ({size / base:.2f}x), generate {tps:,.0f} tokens/s "
+          f"({tps / float_tps:.2f}x the float model)")
 
 
 def bench_torch(hf_dir, tokens, prompts):
@@ -128,6 +148,8 @@ def main(argv):
   print(f"train tokens/s:    xy_jax {our_train:,.0f}   transformers+torch {peer_train:,.0f}")
   print(f"generate tokens/s: xy_jax {our_gen:,.0f}   transformers generate {peer_gen:,.0f}  "
         f"(greedy, batch {FLAGS.batch}, {FLAGS.new_tokens} new tokens)")
+  if FLAGS.quant:
+    bench_quantised(model, cfg, prompts, our_gen)
   print(f"train ratio: {our_train / peer_train:.2f}")
   print(f"generate ratio: {our_gen / peer_gen:.2f}")
 

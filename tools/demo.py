@@ -1,15 +1,19 @@
-"""End-to-end demo at tiny scale on CPU: the pipeline as far as it exists, run in order.
+"""End-to-end demo at tiny scale on CPU: the whole pipeline, run in order.
 
   make demo            (or: python tools/demo.py --out demo_out)
+  make demo DEMO_FLAGS="--preset small --steps_scale 4"      (a bigger model for a GPU/TPU host)
 
-prepare the shipped corpus -> bucketed pretraining -> mixed SFT (from the pretrained weights) ->
-reward model (from the SFT body) -> PPO (actor/reference = SFT, critic/reward = RM) -> win/tie/lose
-of PPO vs SFT judged by the RM -> export the PPO actor to Hugging Face -> load it with transformers
-and answer questions beside our generator (tokens must agree) -> PNG plots -> summary.
-`--config_dir` points at bigger configs (same file names) for a GPU or TPU host.
+train the tokenizer -> prepare the shipped corpus -> bucketed pretraining -> mixed SFT (from the
+pretrained weights) -> reward model (from the SFT body) -> PPO (actor/reference = SFT,
+critic/reward = RM) -> win/tie/lose of PPO vs SFT judged by the RM -> export the PPO actor to
+Hugging Face -> load it with transformers and answer questions beside our generator (tokens must
+agree) -> int8/int4 quantisation with perplexity against bfloat16 -> Self-QA data from documents
+-> PNG plots -> summary (also written to summary.json).
+`--config_dir` points at other configs with the same file names; `--quick` is the test's short run.
 """
 
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -17,18 +21,24 @@ import shutil
 import time
 
 from absl import flags
+from flax import nnx
 
 from xy_jax import cli
-from xy_jax.config import validate
+from xy_jax.config import model_config, validate
 from xy_jax.convert.hf import export_hf
-from xy_jax.data import synthetic_text
+from xy_jax.checkpoint import save_model
+from xy_jax.data.self_qa import SelfQAReport, self_qa
+from xy_jax.data.sources import SkipReport, expand_paths, located_documents, read_documents
+from xy_jax.data.tokenizer_training import train_tokenizer
 from xy_jax.data.tokenizer import ChatTemplate, Message, load_tokenizer
+from xy_jax.infer.chat import single_turn_generate
 from xy_jax.infer.generate import Generator
 from xy_jax.infer.perplexity import PerplexityEvaluator
 from xy_jax.infer.sampling import SamplingConfig
 from xy_jax.models.factory import init_model
 from xy_jax.models.llama import CausalLM
 from xy_jax.models.loading import load_checkpoint
+from xy_jax.quant.quantize_model import param_bytes, quantize_model
 from xy_jax.plots import plot_ppo, plot_training, read_metrics
 from xy_jax.sharding import LogicalSharding, make_mesh
 from xy_jax.train.loop import run
@@ -37,6 +47,8 @@ flags.DEFINE_string("out", "demo_out", "directory for every artifact (replaced)"
 flags.DEFINE_string("config_dir", "configs",
                     "where pretrain_tiny.py, sft_tiny.py, reward_tiny.py, ppo_tiny.py live")
 flags.DEFINE_float("steps_scale", 1.0, "multiply every stage's train.steps (e.g. 0.25 for a smoke run)")
+flags.DEFINE_string("preset", None, "model preset for pretraining (e.g. small); later stages follow it")
+flags.DEFINE_bool("quick", False, "a short run for tests: fewer steps, prompts and documents")
 FLAGS = flags.FLAGS
 QUESTIONS = ("什么是市盈率？", "什么是复利？", "What is the current ratio?")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -53,7 +65,10 @@ def load_config(name):
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   cfg = module.get_config()
-  cfg.train.steps = max(1, int(cfg.train.steps * FLAGS.steps_scale))
+  if FLAGS.preset and cfg.stage == "pretrain":
+    cfg.model = model_config(FLAGS.preset)
+  scale = FLAGS.steps_scale * (0.25 if FLAGS.quick else 1.0)
+  cfg.train.steps = max(1, int(cfg.train.steps * scale))
   cfg.optim.warmup_steps = min(cfg.optim.warmup_steps, cfg.train.steps)
   for k in ("eval_every", "checkpoint_every"):
     cfg.train[k] = min(cfg.train[k], cfg.train.steps)
@@ -62,6 +77,7 @@ def load_config(name):
 
 def train_stage(out, name, config, init_from=None, **ppo):
   cfg = load_config(config)
+  cfg.data.tokenizer = os.path.join(out, "tokenizer.model")
   cfg.data.prepared_dir = os.path.join(out, "prepared", name)
   if init_from:
     cfg.init_from_checkpoint = init_from
@@ -77,15 +93,75 @@ def train_stage(out, name, config, init_from=None, **ppo):
   return cfg, workdir, read_metrics(os.path.join(workdir, "metrics.jsonl"))
 
 
+def train_demo_tokenizer(out):
+  """Sentencepiece BPE on every shipped pretraining document (the tokenizer all stages use)."""
+  t = banner("tokenizer: sentencepiece BPE (byte fallback) on the shipped pretraining text")
+  report = SkipReport()
+  text_file = os.path.join(out, "tokenizer_text.txt")
+  with open(text_file, "w", encoding="utf-8") as f:
+    for path in expand_paths([os.path.join(ROOT, "data/pretrain")], "demo"):
+      for doc in read_documents(path, report):
+        f.write(doc + "\n")
+  model = train_tokenizer(os.path.join(out, "tokenizer"), vocab_size=2048, text_file=text_file)
+  tok = load_tokenizer(model)
+  sample = "市盈率是股价与每股收益的比值。"
+  print(f"{model}: {tok.vocab_size} pieces; {sample!r} -> {len(tok.encode(sample))} tokens "
+        f"({time.time() - t:.1f}s)")
+  return model, tok
+
+
+def quantised_chat_models(out, ckpt, sharding, ppl, tok, summary):
+  """int8 / int4 copies of the chat model, their perplexity against bfloat16, one answer each."""
+  banner("quantise the chat model: weight-only int8 (per channel) and int4 (groups of 32)")
+  float_chat = load_checkpoint(ckpt, sharding, dtype="bfloat16", param_dtype="float32")
+  base = ppl(float_chat.model)
+  figures = [f"bfloat16 {base:.4f}"]
+  ids = ChatTemplate().encode_prompt(tok, [Message("user", QUESTIONS[0])])
+  for mode in ("int8", "int4"):
+    q = quantize_model(float_chat.model, float_chat.cfg, mode, sharding, group_size=32)
+    path = os.path.join(out, f"chat_{mode}")
+    save_model(path, nnx.to_pure_dict(nnx.state(q.model)),
+               {"model": q.cfg.to_dict(), "kind": "causal_lm", "stage": "quantize", "source": ckpt},
+               tokenizer_file=float_chat.tokenizer_file)
+    value = ppl(q.model)
+    rise = 100 * (value / base - 1)
+    figures.append(f"{mode} {value:.4f} ({rise:+.2f}%)")
+    summary[f"{mode} perplexity rise vs bfloat16 (%)"] = rise
+    mib = param_bytes(q.model) / 2**20
+    answer = Generator(q.model, tok.eos_id, tok.pad_id).generate(
+        [ids], SamplingConfig(greedy=True, max_new_tokens=48))[0].tokens
+    print(f"{mode}: {path} ({mib:.2f} MiB of weights vs {param_bytes(float_chat.model) / 2**20:.2f} "
+          f"float32), perplexity {value:.4f} ({rise:+.2f}%)\n  Human: {QUESTIONS[0]}\n"
+          f"  XuanYuan ({mode}): {tok.decode(answer)}")
+  summary["held-out perplexity of the chat model"] = ", ".join(figures)
+
+
+def self_qa_data(out, model, tok, n_docs, summary):
+  """Self-QA SFT records from shipped finance documents, written by the chat model."""
+  banner(f"Self-QA: questions and grounded answers for {n_docs} documents, by the chat model")
+  docs = list(itertools.islice(located_documents(os.path.join(ROOT, "data/pretrain/finance.jsonl"),
+                                                 SkipReport()), n_docs))
+  generate = single_turn_generate(Generator(model, tok.eos_id, tok.pad_id), tok,
+                                  SamplingConfig(max_new_tokens=48))
+  report = SelfQAReport()
+  path = os.path.join(out, "self_qa.jsonl")
+  with open(path, "w", encoding="utf-8") as f:
+    for record in self_qa(docs, generate, report=report, provenance={"model": "demo chat model"}):
+      f.write(json.dumps(record, ensure_ascii=False) + "\n")
+  print(f"{report.summary()}\nwrote {path}")
+  summary["self-qa"] = report.summary()
+
+
 def main(argv):
   del argv
   out = os.path.abspath(FLAGS.out)
   shutil.rmtree(out, ignore_errors=True)
   os.makedirs(out)
   start = time.time()
-  tok = load_tokenizer(None)
-  held_out = tok.encode_batch(synthetic_text.corpus_lines(200, seed=1), bos=True)
   summary = {}
+  _, tok = train_demo_tokenizer(out)
+  held_out = tok.encode_batch(list(read_documents(os.path.join(ROOT, "data/eval/heldout.txt"),
+                                                  SkipReport())), bos=True)
 
   pre_cfg, pre_dir, pre_metrics = train_stage(out, "pretrain", "pretrain_tiny.py")
   sharding = LogicalSharding(make_mesh(dict(pre_cfg.mesh)))
@@ -119,7 +195,6 @@ def main(argv):
   summary["ppo final KL"] = [r["kl"] for r in ppo_metrics if "kl" in r][-1]
 
   banner("win / tie / lose: PPO actor vs SFT model, judged by the reward model")
-  from xy_jax.data.sources import SkipReport
   from xy_jax.rl.compare import compare, plot, table
   from xy_jax.rl.prompts import read_prompts
   sft_model = load_checkpoint(os.path.join(sft_dir, "checkpoints"), sharding, dtype="float32")
@@ -167,9 +242,14 @@ def main(argv):
           f"  xy_jax:       {tok.decode(ours)}")
   summary["greedy tokens identical to transformers"] = agree
 
+  quantised_chat_models(out, os.path.join(ppo_dir, "checkpoints"), sharding, ppl, tok, summary)
+  self_qa_data(out, chat.model, tok, 8 if FLAGS.quick else 32, summary)
+
   print("\n== summary")
-  rows = [("output", out), ("hf chat model (PPO actor)", hf_dir),
-          ("hf reward model", os.path.join(out, "hf_reward")),
+  rows = [("output", out), ("tokenizer", os.path.join(out, "tokenizer.model")),
+          ("hf chat model (PPO actor)", hf_dir), ("hf reward model", os.path.join(out, "hf_reward")),
+          ("quantised chat models", f"{out}/chat_int8, {out}/chat_int4"),
+          ("self-qa sft data", os.path.join(out, "self_qa.jsonl")),
           ("plots", ", ".join(f"{out}/{n}.png" for n in ("pretrain", "sft", "reward", "ppo", "win_rates")))]
   rows += [(k, f"{v:.4f}" if isinstance(v, float) else v) for k, v in summary.items()]
   rows.append(("wall time", f"{time.time() - start:.0f}s"))

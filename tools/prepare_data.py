@@ -50,7 +50,11 @@ def main(argv):
   out = FLAGS.out or (cfg.data.prepared_dir if cfg is not None else None)
   if not out:
     raise ConfigError("pass --out (or a --config with data.prepared_dir)")
-  tok_path = FLAGS.tokenizer or (cfg.data.tokenizer if cfg is not None else None)
+  if FLAGS.tokenizer or cfg is None:
+    tok_path = FLAGS.tokenizer
+  else:  # the config's, or the one its starting checkpoint was trained with
+    from xy_jax.train.setup import tokenizer_file_for
+    tok_path = tokenizer_file_for(cfg, cli.log)
   tok = load_tokenizer(tok_path)
   for name, paths in _sources().items():
     start = time.time()

@@ -9,7 +9,6 @@ pairs are dropped and counted. Each output line is an SFT record ("conversations
 the SFT stage) with "source" (file:line and the document) and "generator" (model, sampling, seed).
 """
 
-import itertools
 import json
 import os
 
@@ -19,7 +18,8 @@ from tqdm import tqdm
 from xy_jax import cli
 from xy_jax.data.self_qa import SelfQAReport, self_qa
 from xy_jax.data.sources import SkipReport, located_documents
-from xy_jax.data.tokenizer import ChatTemplate, Message, load_tokenizer
+from xy_jax.data.tokenizer import load_tokenizer
+from xy_jax.infer.chat import single_turn_generate
 from xy_jax.infer.generate import Generator
 from xy_jax.infer.sampling import SamplingConfig
 from xy_jax.io_utils import atomic_output_file
@@ -55,14 +55,7 @@ def main(argv):
   gen = Generator(loaded.model, tok.eos_id, tok.pad_id)
   sampling = SamplingConfig(temperature=FLAGS.temperature, top_p=FLAGS.top_p,
                             max_new_tokens=FLAGS.max_new_tokens)
-  template = ChatTemplate()
-  room = loaded.cfg.max_position_embeddings - FLAGS.max_new_tokens
-  calls = itertools.count(FLAGS.seed)
-
-  def generate(prompts):
-    ids = [template.encode_prompt(tok, [Message("user", p)])[-room:] for p in prompts]
-    return [tok.decode(g.tokens) for g in gen.generate(ids, sampling, seed=next(calls))]
-
+  generate = single_turn_generate(gen, tok, sampling, seed=FLAGS.seed)
   skipped = SkipReport()
 
   def documents():

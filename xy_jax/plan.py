@@ -13,6 +13,7 @@ import math
 import re
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from ml_collections import ConfigDict
 
@@ -25,11 +26,13 @@ GIB = 2**30
 class Chip:
   hbm_gib: float
   bf16_flops: float  # peak per chip
+  hbm_bytes_per_s: float
 
 
 # Published per-chip figures (Cloud TPU docs).
-CHIPS = {"v4": Chip(32.0, 275e12), "v5e": Chip(16.0, 197e12), "v5litepod": Chip(16.0, 197e12),
-         "v5p": Chip(95.0, 459e12), "v6e": Chip(32.0, 918e12)}
+CHIPS = {"v4": Chip(32.0, 275e12, 1228e9), "v5e": Chip(16.0, 197e12, 819e9),
+         "v5litepod": Chip(16.0, 197e12, 819e9), "v5p": Chip(95.0, 459e12, 2765e9),
+         "v6e": Chip(32.0, 918e12, 1640e9)}
 
 
 def topology(name: str):
@@ -51,7 +54,8 @@ def per_device_bytes(tree) -> int:
   total = 0
   for leaf in jax.tree.leaves(tree):
     shape = leaf.sharding.shard_shape(leaf.shape) if leaf.sharding is not None else leaf.shape
-    total += math.prod(shape) * np.dtype(leaf.dtype).itemsize
+    bits = 4 if leaf.dtype in (jnp.int4, jnp.uint4) else 8 * np.dtype(leaf.dtype).itemsize
+    total += math.prod(shape) * bits // 8
   return total
 
 

@@ -65,8 +65,8 @@ def _metric(workdir, key):
   return out
 
 
-LEARNABLE = ("--config.ppo.reward_fn=brevity", "--config.ppo.actor_lr=3e-4",
-             "--config.ppo.critic_lr=3e-4", "--config.optim.schedule=constant")
+LEARNABLE = ("--config.ppo.reward_fn=brevity", "--config.ppo.temperature=1.0",
+             "--config.ppo.actor_lr=3e-4", "--config.ppo.critic_lr=3e-4", "--config.optim.schedule=constant")
 
 
 @pytest.mark.heavy

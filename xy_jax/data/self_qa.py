@@ -15,9 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 # Prompts follow the seed paper's two stages (knowledge-guided question generation, then answers
 # grounded in the document).
-QUESTION_PROMPT = ("请阅读下面的金融文档，并根据文档内容提出{n}个可以由文档回答的问题，每行一个问题。\n"
-                   "文档：{doc}")
-ANSWER_PROMPT = "请根据下面的文档回答问题，回答要完整、准确，不要提及“文档”二字。\n文档：{doc}\n问题：{question}"
+QUESTION_PROMPT = "请根据下面的文档提出{n}个问题，每行一个。\n文档：{doc}"
+ANSWER_PROMPT = "请根据文档回答问题。\n文档：{doc}\n问题：{question}"
 
 # Answers that point at the document make no sense without it in the SFT prompt.
 _REFERS_TO_DOC = re.compile(r"文档|文中|上文|材料中|according to the (document|text)|the passage", re.I)

@@ -202,12 +202,45 @@ def sft_conversations(seed: int = 0) -> list[dict]:
                     "response": f"按复利计算，{years}年后本息合计约为{total:.2f}元。"})
   for sentence in GENERAL_ZH:
     records.append({"prompt": f"请把这句话再说一遍：{sentence}", "response": sentence})
+  records += self_qa_instructions(rng)
   rng.shuffle(records)
   return records
 
 
+def self_qa_instructions(rng: random.Random) -> list[dict]:
+  """Examples of both Self-QA stages (ask questions about a document; answer one from it), so the
+  tiny chat model can drive tools/self_qa.py the way XuanYuan's larger models do."""
+  from xy_jax.data.self_qa import ANSWER_PROMPT, QUESTION_PROMPT
+  items = []  # (document, [(question, answer), ...])
+  for zh, dzh, _, _ in GLOSSARY:
+    items.append((f"{zh}是指{dzh}。", [(f"什么是{zh}？", f"{zh}是指{dzh}。")]))
+  for _ in range(40):
+    c, q, growth, rev = rng.choice(COMPANIES), rng.randint(1, 4), rng.randint(-20, 40), rng.randint(10, 900)
+    direction = "增长" if growth >= 0 else "下降"
+    doc = (f"{c}发布第{q}季度报告，营业收入为{rev}亿元，同比{direction}{abs(growth)}%。"
+           f"公司表示将继续控制成本，提升经营效率。")
+    items.append((doc, [(f"{c}第{q}季度的营业收入是多少？", f"{c}第{q}季度的营业收入为{rev}亿元。"),
+                        (f"{c}第{q}季度营业收入同比变化了多少？",
+                         f"{c}第{q}季度营业收入同比{direction}{abs(growth)}%。")]))
+  for _ in range(15):
+    principal, rate, years = rng.choice((1000, 5000, 10000, 20000)), rng.choice((2, 3, 4, 5)), rng.choice((1, 2, 3))
+    total = principal * (1 + rate / 100) ** years
+    doc = f"本金{principal}元，年利率{rate}%，按复利计算{years}年后本息合计约为{total:.2f}元。"
+    items.append((doc, [(f"本金{principal}元、年利率{rate}%时，按复利计算{years}年后本息合计多少？",
+                         f"按复利计算，{years}年后本息合计约为{total:.2f}元。")]))
+  records = []
+  for doc, pairs in items:
+    records.append({"prompt": QUESTION_PROMPT.format(n=3, doc=doc),
+                    "response": "\n".join(q for q, _ in pairs)})
+    for q, a in pairs:
+      records.append({"prompt": ANSWER_PROMPT.format(doc=doc, question=q), "response": a})
+  return records
+
+
 def preference_pairs(seed: int = 0) -> list[dict]:
-  """Chosen answers are correct and polite; rejected ones refuse or define the wrong term."""
+  """Chosen answers are correct and polite; rejected ones refuse, define the wrong term, go off
+  topic (a news sentence instead of an answer) or degenerate (fragments, repetition): the last two
+  are what a tiny PPO actor otherwise learns to exploit in a reward model."""
   rng = random.Random(seed)
   pairs = []
   for i, (zh, dzh, en, den) in enumerate(GLOSSARY):
@@ -219,6 +252,13 @@ def preference_pairs(seed: int = 0) -> list[dict]:
       pairs.append({"prompt": prompt, "chosen": chosen, "rejected": rejected})
     pairs.append({"prompt": f"What is the {en}?", "chosen": f"The {en} is {den}.",
                   "rejected": rng.choice(("I don't know.", "Look it up yourself.", f"The {en} is {other[3]}."))})
+    off_topic = rng.choice((_news_zh, _news_en, _calc_zh))(rng)
+    pairs.append({"prompt": rng.choice((f"什么是{zh}？", f"What is the {en}?")),
+                  "chosen": rng.choice((f"{zh}是指{dzh}。", f"The {en} is {den}.")),
+                  "rejected": off_topic})
+    cut = rng.randint(1, max(1, len(dzh) // 3))
+    degenerate = rng.choice((f"{zh}是指{dzh[:cut]}", f"{zh}{zh}{zh}。", "The.", f"{dzh[:cut]}{dzh[:cut]}。"))
+    pairs.append({"prompt": f"请解释{zh}。", "chosen": f"{zh}是指{dzh}。", "rejected": degenerate})
   rng.shuffle(pairs)
   return pairs
 

@@ -24,6 +24,22 @@ class TurnStats:
     return f"[{self.prompt_tokens} prompt tokens, {self.new_tokens} new, {rate:.1f} tok/s{dropped}]"
 
 
+def single_turn_generate(generator: Generator, tok: Tokenizer, sampling: SamplingConfig,
+                         template: ChatTemplate = ChatTemplate(), seed: int = 0):
+  """A batched `prompts -> answers` function: each prompt is one user turn in the chat template
+  (cut from the left to fit the context); each call uses the next seed."""
+  room = generator.cfg.max_position_embeddings - sampling.max_new_tokens
+  state = {"seed": seed}
+
+  def generate(prompts):
+    ids = [template.encode_prompt(tok, [Message("user", p)])[-room:] for p in prompts]
+    out = generator.generate(ids, sampling, seed=state["seed"])
+    state["seed"] += 1
+    return [tok.decode(g.tokens) for g in out]
+
+  return generate
+
+
 class ChatSession:
   """Keeps the conversation; `reply` streams the answer's text and then records it."""
 

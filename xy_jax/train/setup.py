@@ -8,6 +8,7 @@ shardings, and jits the train and eval steps. It allocates no parameters: `init_
 from __future__ import annotations
 
 import dataclasses
+import filecmp
 import os
 from typing import Any, Callable
 
@@ -82,6 +83,9 @@ def _source_model_config(cfg: ConfigDict, model_cfg: ModelConfig) -> ModelConfig
   if cfg.init_from_checkpoint:
     meta = checkpoint.load_meta(cfg.init_from_checkpoint)
     src = checkpoint.model_config_from_meta(meta, cfg.init_from_checkpoint)
+    if src.quant != "none":
+      raise ConfigError(f"init_from_checkpoint={cfg.init_from_checkpoint}: a {src.quant} quantised "
+                        "checkpoint cannot be trained; start from the float checkpoint")
     return src.replace(**{k: getattr(model_cfg, k) for k in NUMERICS})
   return model_cfg
 
@@ -125,6 +129,30 @@ class RunSetup:
     return {k: v[lo:lo + n] for k, v in batch.items()}
 
 
+def tokenizer_file_for(cfg: ConfigDict, log) -> str | None:
+  """The config's tokenizer, or (when unset) the one the starting weights were trained with.
+
+  A set `data.tokenizer` that differs from the starting weights' tokenizer is refused: ids would
+  silently mean different pieces.
+  """
+  start = cfg.init_from_checkpoint or (cfg.ppo.actor_checkpoint if cfg.stage == "ppo" else None)
+  if start:
+    theirs, where = checkpoint.tokenizer_path(start), start
+  elif cfg.init_from_hf:
+    theirs, where = os.path.join(cfg.init_from_hf, checkpoint.TOKENIZER_FILE), cfg.init_from_hf
+    theirs = theirs if os.path.isfile(theirs) else None
+  else:
+    theirs = where = None
+  if cfg.data.tokenizer is None:
+    if theirs:
+      log(f"data.tokenizer: using {theirs} (from {where})")
+    return theirs
+  if theirs and not filecmp.cmp(cfg.data.tokenizer, theirs, shallow=False):
+    raise ConfigError(f"data.tokenizer={cfg.data.tokenizer} differs from {theirs}, the tokenizer "
+                      f"{where} was trained with; leave data.tokenizer unset to use that one")
+  return cfg.data.tokenizer
+
+
 def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> RunSetup:
   """`with_data=False` (planning) reads no data, tokenizer or checkpoint: shapes come from the
   config, and `devices` may be a TPU topology's abstract devices."""
@@ -133,7 +161,7 @@ def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> R
   sharding = LogicalSharding(mesh, rules_with_overrides(cfg.mesh.get("rules", {})))
   tok = None
   if with_data:
-    tok = load_tokenizer(cfg.data.tokenizer)
+    tok = load_tokenizer(tokenizer_file_for(cfg, log))
     model_cfg = _source_model_config(cfg, model_cfg)
     if tok.vocab_size > model_cfg.vocab_size:
       raise ConfigError(f"data.tokenizer: {tok.vocab_size} pieces exceed model.vocab_size="
