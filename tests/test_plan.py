@@ -52,3 +52,30 @@ def test_unknown_topology_is_one_line():
   proc = _plan(f"--config={ROOT}/configs/pretrain_tiny.py", "--topology=v9x:2x2")
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines()[-1].startswith("error: --topology='v9x:2x2': unknown TPU")
+
+
+@pytest.mark.heavy
+def test_serving_plan_int4_halves_int8_weights():
+  per_chip = {}
+  for quant in ("int8", "int4"):
+    proc = _plan(f"--config={ROOT}/configs/pretrain_tiny.py", "--topology=v5e:2x2", "--mesh=2,1,2",
+                 f"--serve={quant}", "--group_size=32", "--prompt_len=64", "--new_tokens=64")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].startswith("serving plan: ") and f"({quant} weights) on v5e:2x2: 4 chips" in lines[0]
+    assert lines[1] == "mesh: data=2 fsdp=1 tensor=2"
+    assert {line.split()[0] for line in lines[4:6]} == {"prefill", "decode"}
+    assert lines[-3] == "fits: yes" and lines[-2].endswith(" of 16.00")
+    assert float(lines[-1].removeprefix("estimated decode tokens/s: ").replace(",", "")) > 0
+    per_chip[quant] = float(lines[2].split("weights ")[1].split(" GiB")[0])
+  assert 0 < per_chip["int4"] < per_chip["int8"]
+
+
+@pytest.mark.heavy
+def test_serving_plan_bf16_70b_does_not_fit_v5e8():
+  proc = _plan(f"--config={ROOT}/configs/pretrain_xuanyuan2_70b.py", "--topology=v5e:2x4",
+               "--mesh=1,1,8", "--serve=bfloat16", "--prompt_len=2048", "--new_tokens=512")
+  assert proc.returncode == 1, proc.stderr[-2000:]
+  lines = proc.stdout.strip().splitlines()
+  assert lines[2].startswith("per chip: weights 17.14 GiB")
+  assert lines[-3] == "fits: no" and lines[-1] == "estimated decode tokens/s: n/a"

@@ -118,7 +118,7 @@ def serve_report(plan: ServePlan) -> tuple[list[str], bool]:
   lines = [f"serving plan: {plan.config} ({plan.quant if plan.quant != 'none' else 'bfloat16'} weights) on {plan.topology}: {plan.chips} "
            f"chips, {hbm:.0f} GiB HBM per chip",
            "mesh: " + " ".join(f"{k}={v}" for k, v in plan.mesh.items()),
-           f"per chip: weights {plan.weights_bytes / GIB:.2f} GiB, KV cache {plan.cache_bytes / GIB:.2f} "
+           f"per chip: weights {plan.weights_bytes / GIB:.4g} GiB, KV cache {plan.cache_bytes / GIB:.4g} "
            f"GiB (batch {plan.batch})",
            f"{'program':<44} {'args':>7} {'out':>7} {'temp':>7} {'peak':>7}"]
   for p in plan.programs:
