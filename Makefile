@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test,tpu]'
 	touch $(STAMP)
 
+DEMO_FLAGS ?=
+
 demo: $(STAMP)
-	$(PY) tools/demo.py --out demo_out
+	$(PY) tools/demo.py --out demo_out $(DEMO_FLAGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -21,11 +21,14 @@ def get_config(arg=None):
   c.ppo.max_prompt_len = 32
   c.ppo.max_answer_len = 32
   c.ppo.frozen_dtype = "float32"
-  # Tuned on the demo's models (three settings tried, docs/performance.md): a constant 5e-4 and a
-  # light KL penalty move a 0.9M-parameter actor within 40 iterations (RM reward about -5 -> +6.5,
-  # final KL 1.6); 1e-4 with kl_ctl 0.1 left the reward flat.
-  c.ppo.kl_ctl = 0.02
-  c.ppo.actor_lr = 5e-4
+  # Tuned on the demo's models (docs/performance.md lists the settings tried). The tiny reward
+  # model (held-out accuracy about 0.85) is easy to exploit: with actor lr >= 2e-4 or a KL
+  # coefficient <= 0.05 the actor learns to answer every question with some other well-scored
+  # sentence within 40 iterations. 1e-4 with kl_ctl 0.1 and a penalty for answers that never end
+  # raise the RM reward (about 0.1 -> 2.4) at KL < 0.1 while the SFT answers survive.
+  c.ppo.kl_ctl = 0.1
+  c.ppo.no_eos_penalty = 1.0
+  c.ppo.actor_lr = 1e-4
   c.ppo.critic_lr = 5e-4
   c.optim.schedule = "constant"
   c.optim.warmup_steps = 2

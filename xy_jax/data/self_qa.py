@@ -1,9 +1,11 @@
 """Self-QA (XuanYuan's way of turning unlabelled documents into SFT data).
 
 Stage 1 asks a chat model for questions about a document; stage 2 asks it to answer each question
-from that document. Pairs are then filtered (empty, too short, not a question, duplicate questions, answers that
-lean on "the document", answers that repeat the question) and written as SFT JSONL records with
-provenance: the source `file:line`, the model and the sampling settings.
+from that document. Pairs are then filtered and counted by reason: empty or short text, not a
+question, a duplicate question, an answer that leans on "the document" or repeats the question,
+and pairs not grounded in the document (numbers it does not contain, or an answer sharing under
+half its character bigrams with it). Kept pairs are written as SFT JSONL records with provenance:
+the source `file:line`, the document, the model and the sampling settings.
 """
 
 from __future__ import annotations
@@ -62,13 +64,35 @@ def question_drop_reason(question: str, min_chars: int) -> str | None:
   return None
 
 
-def answer_drop_reason(question: str, answer: str, min_chars: int) -> str | None:
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _bigrams(text: str) -> set[str]:
+  t = _normalise(text)
+  return {t[i:i + 2] for i in range(len(t) - 1)}
+
+
+def grounded(text: str, doc: str, min_overlap: float) -> bool:
+  """Every number in `text` occurs in `doc`, and at least `min_overlap` of its character bigrams
+  do (a cheap check that works for Chinese and English alike)."""
+  if not set(_NUMBER.findall(text)) <= set(_NUMBER.findall(doc)):
+    return False
+  grams = _bigrams(text)
+  return not grams or len(grams & _bigrams(doc)) / len(grams) >= min_overlap
+
+
+def answer_drop_reason(question: str, answer: str, doc: str, min_chars: int,
+                       min_overlap: float = 0.5) -> str | None:
   if len(_normalise(answer)) < min_chars:
     return "answer empty or too short"
   if _normalise(answer) == _normalise(question):
     return "answer repeats the question"
   if _REFERS_TO_DOC.search(answer):
     return "answer refers to the document"
+  if not grounded(question, doc, 0.0):
+    return "question not grounded in the document"
+  if not grounded(answer, doc, min_overlap):
+    return "answer not grounded in the document"
   return None
 
 
@@ -107,7 +131,7 @@ def self_qa(documents: Iterable[tuple[str, str]], generate: Generate, questions_
     answers = generate([ANSWER_PROMPT.format(doc=doc, question=q) for _, doc, q in pending]) if pending else []
     for (where, doc, q), a in zip(pending, answers):
       a = a.strip()
-      reason = answer_drop_reason(q, a, min_chars)
+      reason = answer_drop_reason(q, a, doc, min_chars)
       if reason:
         report.dropped[reason] += 1
         continue

@@ -238,9 +238,9 @@ def self_qa_instructions(rng: random.Random) -> list[dict]:
 
 
 def preference_pairs(seed: int = 0) -> list[dict]:
-  """Chosen answers are correct and polite; rejected ones refuse, define the wrong term, go off
-  topic (a news sentence instead of an answer) or degenerate (fragments, repetition): the last two
-  are what a tiny PPO actor otherwise learns to exploit in a reward model."""
+  """Chosen answers are correct and polite; rejected ones refuse, define the term wrongly, answer a
+  different question, go off topic (a news sentence) or degenerate (fragments, repetition): the
+  last three are what a tiny PPO actor otherwise learns to exploit in a reward model."""
   rng = random.Random(seed)
   pairs = []
   for i, (zh, dzh, en, den) in enumerate(GLOSSARY):
@@ -256,6 +256,13 @@ def preference_pairs(seed: int = 0) -> list[dict]:
     pairs.append({"prompt": rng.choice((f"什么是{zh}？", f"What is the {en}?")),
                   "chosen": rng.choice((f"{zh}是指{dzh}。", f"The {en} is {den}.")),
                   "rejected": off_topic})
+    for _ in range(2):  # a right answer to a different question
+      o = GLOSSARY[(i + rng.randint(1, len(GLOSSARY) - 1)) % len(GLOSSARY)]
+      if rng.random() < 0.5:
+        pairs.append({"prompt": f"什么是{zh}？", "chosen": f"{zh}是指{dzh}。", "rejected": f"{o[0]}是指{o[1]}。"})
+      else:
+        pairs.append({"prompt": f"What is the {en}?", "chosen": f"The {en} is {den}.",
+                      "rejected": f"The {o[2]} is {o[3]}."})
     cut = rng.randint(1, max(1, len(dzh) // 3))
     degenerate = rng.choice((f"{zh}是指{dzh[:cut]}", f"{zh}{zh}{zh}。", "The.", f"{dzh[:cut]}{dzh[:cut]}。"))
     pairs.append({"prompt": f"请解释{zh}。", "chosen": f"{zh}是指{dzh}。", "rejected": degenerate})
