@@ -9,16 +9,16 @@ from xy_jax.data.sft import parse_conversation
 DOCS = [("docs.txt:1", "市盈率是股价与每股收益的比值。"), ("docs.txt:2", "复利是指利息继续产生利息。")]
 
 QUESTIONS = {
-    DOCS[0][1]: "1. 什么是市盈率？\n2、市盈率如何计算？\n\n- 什么是市盈率",  # third: duplicate of the first
-    DOCS[1][1]: "什么是复利？\n复利的定义\n根据文档，复利有什么特点？\n复利和市盈率有什么关系？\n复利第3年是多少？",
+    DOCS[0][1]: "1. 什么是市盈率？\n2、市盈率是股价与什么的比值？\n\n- 什么是市盈率",  # third: duplicate of the first
+    DOCS[1][1]: "什么是复利？\n复利的定义\n根据文档，复利有什么特点？\n复利是指什么？\n复利第3年是多少？",
     # second: not a question; fourth: answered off the document; fifth: a number not in it
 }
 ANSWERS = {
     "什么是市盈率？": "市盈率是股价与每股收益的比值。",
-    "市盈率如何计算？": "",  # empty
+    "市盈率是股价与什么的比值？": "",  # empty
     "什么是复利？": "复利是指利息在下一期继续产生利息。",
     "根据文档，复利有什么特点？": "文档中说复利会让利息继续产生利息。",  # refers to the document
-    "复利和市盈率有什么关系？": "两者都是常见的投资分析工具。",
+    "复利是指什么？": "两者都是常见的投资分析工具。",
     "复利第3年是多少？": "复利是指利息继续产生利息。",
 }
 
@@ -61,6 +61,8 @@ def test_grounding():
   assert grounded("青山能源第2季度的营业收入为277亿元。", doc, 0.5)
   assert not grounded("青山能源第1季度的营业收入为277亿元。", doc, 0.5)  # 1 is not in the document
   assert not grounded("华信科技的利润很高。", doc, 0.5)
+  assert grounded("青山能源第2季度营业收入同比变化了多少？", doc, 0.6)
+  assert not grounded("北辰汽车第2季度营业收入同比变化了多少？", doc, 0.6)  # another company
 
 
 def test_split_questions_strips_numbering():

@@ -70,8 +70,10 @@ def test_demo_exports_load_in_transformers_and_generate(demo_out):
 @pytest.mark.heavy
 def test_demo_quantised_checkpoints_load(demo_out):
   from xy_jax.models.loading import load_checkpoint
-  from xy_jax.sharding import LogicalSharding
+  from xy_jax.sharding import LogicalSharding, make_mesh
+  import jax
   out, _ = demo_out
+  sharding = LogicalSharding(make_mesh({"data": 1, "fsdp": 1, "tensor": 1}, jax.devices()[:1]))
   for mode in ("int8", "int4"):
-    loaded = load_checkpoint(os.path.join(out, f"chat_{mode}"), LogicalSharding())
+    loaded = load_checkpoint(os.path.join(out, f"chat_{mode}"), sharding)
     assert loaded.cfg.quant == mode and loaded.tokenizer_file

@@ -3,8 +3,8 @@
 Stage 1 asks a chat model for questions about a document; stage 2 asks it to answer each question
 from that document. Pairs are then filtered and counted by reason: empty or short text, not a
 question, a duplicate question, an answer that leans on "the document" or repeats the question,
-and pairs not grounded in the document (numbers it does not contain, or an answer sharing under
-half its character bigrams with it). Kept pairs are written as SFT JSONL records with provenance:
+and pairs not grounded in the document (numbers it does not contain, or too few of the question's
+(60%) or the answer's (50%) character bigrams found in it). Kept pairs are written as SFT JSONL records with provenance:
 the source `file:line`, the document, the model and the sampling settings.
 """
 
@@ -72,24 +72,27 @@ def _bigrams(text: str) -> set[str]:
   return {t[i:i + 2] for i in range(len(t) - 1)}
 
 
+_QUESTION_WORDS = re.compile(r"什么是|是什么|什么|如何|怎样|怎么|为什么|为何|多少|哪些|哪个|是否|吗|请问|what|how|why|which", re.I)
+
+
 def grounded(text: str, doc: str, min_overlap: float) -> bool:
   """Every number in `text` occurs in `doc`, and at least `min_overlap` of its character bigrams
-  do (a cheap check that works for Chinese and English alike)."""
+  (question words aside) do: a cheap check that works for Chinese and English alike."""
   if not set(_NUMBER.findall(text)) <= set(_NUMBER.findall(doc)):
     return False
-  grams = _bigrams(text)
+  grams = _bigrams(_QUESTION_WORDS.sub("", text))
   return not grams or len(grams & _bigrams(doc)) / len(grams) >= min_overlap
 
 
 def answer_drop_reason(question: str, answer: str, doc: str, min_chars: int,
-                       min_overlap: float = 0.5) -> str | None:
+                       min_overlap: float = 0.5, min_question_overlap: float = 0.6) -> str | None:
   if len(_normalise(answer)) < min_chars:
     return "answer empty or too short"
   if _normalise(answer) == _normalise(question):
     return "answer repeats the question"
   if _REFERS_TO_DOC.search(answer):
     return "answer refers to the document"
-  if not grounded(question, doc, 0.0):
+  if not grounded(question, doc, min_question_overlap):
     return "question not grounded in the document"
   if not grounded(answer, doc, min_overlap):
     return "answer not grounded in the document"
