@@ -3,19 +3,75 @@
 Packed rows carry `segment_ids` (0 = padding); a query sees a key only in the same segment and at
 or before its own index. The same rule serves training (packed rows), prefill of left-padded
 prompts and KV-cache decoding (`q_offset` = the cache index of the first query).
+
+Kernels: "xla" (dense, everywhere), "cudnn" (flash attention on GPU through
+`jax.nn.dot_product_attention`), "splash" (the Pallas TPU splash-attention kernel with segment ids,
+run per shard under `shard_map`; on other platforms it runs in Pallas interpret mode, for tests).
+"auto" picks splash on TPU, cudnn on GPU in 16-bit, xla otherwise; splash serves self-attention
+over whole rows of a multiple of 128 tokens (training, scoring); decoding and shorter rows fall
+back to xla.
 """
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
+from jax.sharding import PartitionSpec as P
 
 
-def resolve_impl(impl: str, dtype) -> str:
+def resolve_impl(impl: str, dtype, platform: str | None = None) -> str:
+  """`platform` is the mesh's device platform (for AOT plans it differs from the host's)."""
   if impl != "auto":
     return impl
-  on_gpu = jax.default_backend() == "gpu"
-  return "cudnn" if on_gpu and jnp.dtype(dtype) in (jnp.bfloat16, jnp.float16) else "xla"
+  platform = platform or jax.default_backend()
+  if platform == "tpu":
+    return "splash"
+  return "cudnn" if platform == "gpu" and jnp.dtype(dtype) in (jnp.bfloat16, jnp.float16) else "xla"
+
+
+@functools.lru_cache(maxsize=64)
+def _splash_kernel(heads: int, q_len: int, kv_len: int, interpret: bool):
+  from jax.experimental.pallas.ops.tpu.splash_attention import splash_attention_kernel as sk
+  from jax.experimental.pallas.ops.tpu.splash_attention import splash_attention_mask as sm
+  mask = sm.MultiHeadMask([sm.CausalMask((q_len, kv_len)) for _ in range(heads)])
+  bq, bkv = min(512, q_len), min(512, kv_len)
+  blocks = sk.BlockSizes(block_q=bq, block_kv=bkv, block_kv_compute=bkv, block_q_dkv=bq,
+                         block_kv_dkv=bkv, block_kv_dkv_compute=bkv, block_q_dq=bq, block_kv_dq=bkv)
+  return sk.make_splash_mha(mask, block_sizes=blocks, head_shards=1, q_seq_shards=1,
+                            interpret=interpret)
+
+
+def splash_attention(q, k, v, q_segment_ids, kv_segment_ids, *, mesh=None, batch_axes=None,
+                     head_axes=None, kv_head_axes=None, interpret: bool = False) -> jax.Array:
+  """Causal self-attention with segment ids through the splash kernel. q [B,T,N,H], k/v [B,T,K,H].
+
+  Under a mesh the kernel runs per shard (`shard_map`): rows split over `batch_axes`, query and kv
+  heads over `head_axes` / `kv_head_axes` (HF's head order keeps each shard's query heads with
+  their kv heads).
+  """
+  from jax.experimental.pallas.ops.tpu.splash_attention.splash_attention_kernel import SegmentIds
+  scale = q.shape[-1] ** -0.5
+  qt = jnp.swapaxes(q * jnp.asarray(scale, q.dtype), 1, 2)  # [B, N, T, H]
+  kt, vt = jnp.swapaxes(k, 1, 2), jnp.swapaxes(v, 1, 2)
+
+  def local(qt, kt, vt, sq, skv):
+    kernel = _splash_kernel(qt.shape[1], qt.shape[2], kt.shape[2], interpret)
+    segs = SegmentIds(sq.astype(jnp.int32), skv.astype(jnp.int32))
+    return jax.vmap(lambda a, b, c, d: kernel(a, b, c, segment_ids=d))(qt, kt, vt, segs)
+
+  if mesh is None:
+    out = local(qt, kt, vt, q_segment_ids, kv_segment_ids)
+  else:
+    rows = P(batch_axes, None)
+    out = jax.shard_map(
+        local, mesh=mesh,
+        in_specs=(P(batch_axes, head_axes, None, None), P(batch_axes, kv_head_axes, None, None),
+                  P(batch_axes, kv_head_axes, None, None), rows, rows),
+        out_specs=P(batch_axes, head_axes, None, None), check_vma=False,
+    )(qt, kt, vt, q_segment_ids, kv_segment_ids)
+  return jnp.swapaxes(out, 1, 2)
 
 
 def attention_mask(q_segment_ids: jax.Array, kv_segment_ids: jax.Array,
@@ -29,10 +85,26 @@ def attention_mask(q_segment_ids: jax.Array, kv_segment_ids: jax.Array,
 
 def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, q_segment_ids: jax.Array,
                           kv_segment_ids: jax.Array, q_offset: jax.Array | int = 0,
-                          impl: str = "auto") -> jax.Array:
-  """q [B,T,N,H], k/v [B,S,K,H] (N = K*G, K outer as in HF) -> [B,T,N,H]."""
+                          impl: str = "auto", sharding=None) -> jax.Array:
+  """q [B,T,N,H], k/v [B,S,K,H] (N = K*G, K outer as in HF) -> [B,T,N,H].
+
+  `sharding` (a LogicalSharding) gives the mesh: its platform picks the "auto" kernel, and splash
+  runs per shard over it."""
+  mesh = getattr(sharding, "mesh", None)
+  platform = mesh.devices.flat[0].platform if mesh is not None else None
+  impl = resolve_impl(impl, q.dtype, platform)
+  # The kernel tiles rows in blocks of 128 or more (a TPU constraint).
+  splash_ok = (q.shape[1] == k.shape[1] and q.shape[1] % 128 == 0 and isinstance(q_offset, int)
+               and q_offset == 0)
+  if impl == "splash" and splash_ok:
+    axes = {} if mesh is None else dict(
+        batch_axes=sharding.spec(("act_batch",))[0], head_axes=sharding.spec(("act_heads",))[0],
+        kv_head_axes=sharding.spec(("act_kv_heads",))[0])
+    return splash_attention(q, k, v, q_segment_ids, kv_segment_ids, mesh=mesh,
+                            interpret=(platform or jax.default_backend()) != "tpu", **axes)
+  if impl == "splash":
+    impl = "xla"  # decoding (queries offset into a cache) and rows shorter than a kernel block
   mask = attention_mask(q_segment_ids, kv_segment_ids, q_offset)
-  impl = resolve_impl(impl, q.dtype)
   if impl == "xla":
     return jax.nn.dot_product_attention(q, k, v, mask=mask, implementation="xla")
   if impl == "cudnn":

@@ -140,7 +140,8 @@ class Attention(nnx.Module):
                 cache_axes)
       cache_kv = (k, v)
     out = dot_product_attention(q, k.astype(q.dtype), v.astype(q.dtype), q_segment_ids=segment_ids,
-                                kv_segment_ids=kv_segment_ids, q_offset=q_offset, impl=self.impl)
+                                kv_segment_ids=kv_segment_ids, q_offset=q_offset, impl=self.impl,
+                                sharding=self.sharding)
     out = checkpoint_name(self.o_proj("BTNH,NHD->BTD", out), "out_proj")
     return shard(out, ("act_batch", "act_length", "act_embed")), cache_kv
 

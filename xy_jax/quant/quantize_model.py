@@ -60,7 +60,7 @@ def quantize_model(model: nnx.Module, cfg: ModelConfig, mode: str, sharding: Log
   missing = set(targets) - set(values)
   assert not missing, sorted(missing)
   for name, var in targets.items():
-    var.set_value(values[name]) if hasattr(var, "set_value") else setattr(var, "value", values[name])
+    var.set_value(values[name])
   return QuantizedModel(qcfg, nnx.merge(graphdef, abs_state))
 
 
