@@ -17,7 +17,6 @@ from xy_jax import cli
 from xy_jax.data.tokenizer import ChatTemplate, load_tokenizer
 from xy_jax.infer.chat import ChatSession
 from xy_jax.infer.generate import Generator
-from xy_jax.infer.sampling import SamplingConfig
 from xy_jax.models.loading import load_model
 
 cli.define_model_source_flags()
@@ -25,11 +24,7 @@ cli.define_mesh_flag()
 flags.DEFINE_enum("quant", None, ["int8", "int4"], "quantise a float model's weights on load")
 flags.DEFINE_integer("group_size", 128, "int4 group size (with --quant int4)")
 flags.DEFINE_string("system", None, "system message placed before the conversation")
-flags.DEFINE_bool("greedy", False, "greedy decoding instead of sampling")
-flags.DEFINE_float("temperature", 0.7, "sampling temperature (model card: 0.7)")
-flags.DEFINE_float("top_p", 0.95, "nucleus sampling mass (model card: 0.95)")
-flags.DEFINE_integer("max_new_tokens", 256, "longest answer in tokens (model card: 256)")
-flags.DEFINE_integer("seed", 0, "sampling seed of the first turn (then +1 per turn)")
+cli.define_sampling_flags()  # the seed is the first turn's; each turn adds one
 flags.DEFINE_enum("dtype", "bfloat16", ["float32", "bfloat16"], "compute dtype")
 flags.DEFINE_string("tokenizer", None, "tokenizer.model (default: the model's)")
 FLAGS = flags.FLAGS
@@ -51,9 +46,7 @@ def main(argv):
     q = quantize_model(model, cfg, FLAGS.quant, sharding, FLAGS.group_size)
     model, cfg = q.model, q.cfg
   tok = load_tokenizer(FLAGS.tokenizer or loaded.tokenizer_file)
-  sampling = SamplingConfig(greedy=FLAGS.greedy, temperature=FLAGS.temperature, top_p=FLAGS.top_p,
-                            max_new_tokens=FLAGS.max_new_tokens)
-  session = ChatSession(Generator(model, tok.eos_id, tok.pad_id), tok, sampling,
+  session = ChatSession(Generator(model, tok.eos_id, tok.pad_id), tok, cli.sampling_from_flags(),
                         ChatTemplate(system=FLAGS.system), seed=FLAGS.seed)
   weights = f", weights {cfg.quant}" if cfg.quant != "none" else ""
   cli.log(f"model ready ({cfg.num_hidden_layers} layers{weights}); /reset forgets, /exit quits")

@@ -11,7 +11,6 @@ from absl import flags
 from xy_jax import cli
 from xy_jax.data.tokenizer import ChatTemplate, Message, load_tokenizer
 from xy_jax.infer.generate import Generator
-from xy_jax.infer.sampling import SamplingConfig
 from xy_jax.models.loading import load_model
 
 cli.define_model_source_flags()
@@ -19,11 +18,7 @@ cli.define_mesh_flag()
 flags.DEFINE_string("prompt", None, "the question (or raw text with --raw)", required=True)
 flags.DEFINE_bool("raw", False, "feed the prompt as plain text, without the chat template")
 flags.DEFINE_string("system", None, "system message placed first (70B-style prompts)")
-flags.DEFINE_bool("greedy", False, "greedy decoding instead of sampling")
-flags.DEFINE_float("temperature", 0.7, "sampling temperature")
-flags.DEFINE_float("top_p", 0.95, "nucleus sampling mass")
-flags.DEFINE_integer("max_new_tokens", 256, "tokens to generate at most")
-flags.DEFINE_integer("seed", 0, "sampling seed")
+cli.define_sampling_flags()
 flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "compute dtype")
 flags.DEFINE_string("tokenizer", None, "tokenizer.model (default: the model's)")
 FLAGS = flags.FLAGS
@@ -38,8 +33,7 @@ def main(argv):
     ids = tok.encode(FLAGS.prompt, bos=True)
   else:
     ids = ChatTemplate(system=FLAGS.system).encode_prompt(tok, [Message("user", FLAGS.prompt)])
-  sampling = SamplingConfig(greedy=FLAGS.greedy, temperature=FLAGS.temperature, top_p=FLAGS.top_p,
-                            max_new_tokens=FLAGS.max_new_tokens)
+  sampling = cli.sampling_from_flags()
   gen = Generator(loaded.model, eos_id=tok.eos_id, pad_id=tok.pad_id)
   out = gen.generate([ids], sampling, seed=FLAGS.seed)[0]
   print(tok.decode(out.tokens), flush=True)

@@ -21,7 +21,6 @@ from xy_jax.data.sources import SkipReport, located_documents
 from xy_jax.data.tokenizer import load_tokenizer
 from xy_jax.infer.chat import single_turn_generate
 from xy_jax.infer.generate import Generator
-from xy_jax.infer.sampling import SamplingConfig
 from xy_jax.io_utils import atomic_output_file
 from xy_jax.models.loading import load_model
 
@@ -33,11 +32,8 @@ flags.DEFINE_integer("questions_per_doc", 3, "questions asked per document")
 flags.DEFINE_integer("max_docs", 0, "stop after this many documents (0: all)")
 flags.DEFINE_integer("batch_size", 8, "documents generated together")
 flags.DEFINE_integer("min_chars", 4, "shortest question/answer kept (characters, punctuation ignored)")
-flags.DEFINE_float("temperature", 0.7, "sampling temperature")
-flags.DEFINE_float("top_p", 0.95, "nucleus sampling mass")
-flags.DEFINE_integer("max_new_tokens", 128, "longest question list / answer")
+cli.define_sampling_flags(max_new_tokens=128, greedy=False)
 flags.DEFINE_integer("max_doc_tokens", 384, "documents are cut to this many tokens in prompts")
-flags.DEFINE_integer("seed", 0, "sampling seed")
 flags.DEFINE_enum("dtype", "bfloat16", ["float32", "bfloat16"], "compute dtype")
 FLAGS = flags.FLAGS
 
@@ -53,9 +49,7 @@ def main(argv):
     raise ValueError(f"{FLAGS.hf or FLAGS.checkpoint}: a {loaded.kind} model cannot write text")
   tok = load_tokenizer(loaded.tokenizer_file)
   gen = Generator(loaded.model, tok.eos_id, tok.pad_id)
-  sampling = SamplingConfig(temperature=FLAGS.temperature, top_p=FLAGS.top_p,
-                            max_new_tokens=FLAGS.max_new_tokens)
-  generate = single_turn_generate(gen, tok, sampling, seed=FLAGS.seed)
+  generate = single_turn_generate(gen, tok, cli.sampling_from_flags(), seed=FLAGS.seed)
   skipped = SkipReport()
 
   def documents():

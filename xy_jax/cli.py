@@ -30,6 +30,23 @@ def define_mesh_flag(default: str = "1,1,-1") -> None:
   flags.DEFINE_string("mesh", default, "data,fsdp,tensor mesh sizes; one may be -1 (fill)")
 
 
+def define_sampling_flags(max_new_tokens: int = 256, greedy: bool = True) -> None:
+  """The model card's sampling defaults: temperature 0.7, top-p 0.95, 256 new tokens."""
+  if greedy:
+    flags.DEFINE_bool("greedy", False, "greedy decoding instead of sampling")
+  flags.DEFINE_float("temperature", 0.7, "sampling temperature")
+  flags.DEFINE_float("top_p", 0.95, "nucleus sampling mass")
+  flags.DEFINE_integer("max_new_tokens", max_new_tokens, "tokens to generate at most")
+  flags.DEFINE_integer("seed", 0, "sampling seed")
+
+
+def sampling_from_flags():
+  from xy_jax.infer.sampling import SamplingConfig
+  f = flags.FLAGS
+  return SamplingConfig(greedy=f["greedy"].value if "greedy" in f else False,
+                        temperature=f.temperature, top_p=f.top_p, max_new_tokens=f.max_new_tokens)
+
+
 def mesh_sharding(spec: str) -> LogicalSharding:
   try:
     data, fsdp, tensor = (int(x) for x in spec.split(","))
