@@ -47,7 +47,7 @@ def quantize_model(model: nnx.Module, cfg: ModelConfig, mode: str, sharding: Log
       continue
     name = ".".join(str(p) for p in path)
     w = source.pop(f"{name}.weight")
-    stacked = w.ndim == targets[f"{name}.weight"].ndim and "layers" in name
+    stacked = "layers" in path  # scanned layers carry a leading layer axis
     fn = lambda a, n_in=node.n_in: int_weights.quantize(  # noqa: E731
         a, n_in, mode, qcfg.quant_group_size, jnp.dtype(qcfg.param_dtype))
     if stacked:
