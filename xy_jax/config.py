@@ -72,6 +72,8 @@ def base_config() -> ConfigDict:
   c.ppo.kl_horizon = 10000.0
   c.ppo.kl_estimator = "k1"
   c.ppo.clip_reward_value = 5.0
+  # Normalise RM scores by the RM's held-out mean/std (stored in its checkpoint at eval time).
+  c.ppo.normalize_reward = False
   c.ppo.no_eos_penalty = 0.0
   c.ppo.gamma = 1.0
   c.ppo.lam = 0.95

@@ -102,3 +102,28 @@ def test_resume_mid_ppo_matches_an_uninterrupted_run(tmp_path, lm_checkpoint, rm
                          capture_output=True, text=True, env=env(), cwd=ROOT, timeout=300)
     assert exp.returncode == 0, exp.stderr[-2000:]
     assert json.load(open(os.path.join(out, "config.json")))["architectures"] == [arch]
+
+
+def test_normalize_reward_uses_the_reward_models_held_out_statistics(lm_checkpoint, rm_checkpoint):
+  from xy_jax.checkpoint import load_meta
+  from xy_jax.models.model_config import ConfigError
+  from xy_jax.rl.ppo import held_out_score_stats
+  from xy_jax.train.setup import setup
+  meta = load_meta(rm_checkpoint)
+  mean, std = held_out_score_stats(meta, rm_checkpoint)
+  assert mean == meta["last_eval"]["eval/score_mean/preference"] and std > 0
+  with pytest.raises(ConfigError, match="has no held-out score statistics"):
+    held_out_score_stats({}, "ckpt")
+
+  reward_means = []
+  for normalize in (False, True):
+    rs = setup(_cfg(lm_checkpoint, rm_checkpoint, train__steps=2, ppo__normalize_reward=normalize,
+                    ppo__no_eos_penalty=0.0), log=lambda *_: None)
+    assert rs.stage.frozen["reward_norm"] == ((mean, std) if normalize else None)
+    state = rs.init_state(log=lambda *_: None)
+    batch = rs.stage.train_source[0]
+    batch.pop("bucket")
+    _, m = rs.train_step(state, rs.to_device(batch))
+    reward_means.append(float(m["reward_mean"]))
+  # Same actor, prompts and sampling seed: the same answers, so the batch mean maps linearly.
+  np.testing.assert_allclose(reward_means[1], (reward_means[0] - mean) / std, rtol=1e-4, atol=1e-5)

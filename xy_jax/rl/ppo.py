@@ -106,6 +106,7 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
                       f"size {dp_size} x ppo.mini_batches={p.mini_batches}")
   seq_len = p.max_prompt_len + p.max_answer_len
   critic_path = p.critic_checkpoint or p.reward_checkpoint
+  reward_norm = None  # (mean, std) of the reward model's held-out scores, when normalising
 
   if tok is None:  # planning
     actor_cfg = model_cfg
@@ -135,6 +136,11 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
                           f"model, not a reward model")
       rm_graph, rm_params = nnx.split(reward.model)
       rm_params = _frozen(nnx.to_pure_dict(rm_params), p.frozen_dtype)
+      if p.normalize_reward:
+        reward_norm = held_out_score_stats(checkpoint.load_meta(p.reward_checkpoint),
+                                           p.reward_checkpoint)
+        log(f"ppo.normalize_reward: scores become (score - {reward_norm[0]:.4f}) / "
+            f"{reward_norm[1]:.4f}, the reward model's held-out statistics")
     else:
       rm_graph = rm_params = None
     eos, pad = tok.eos_id, tok.pad_id
@@ -176,7 +182,7 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
     return out
 
   frozen = {"ref_graph": ref_graph, "ref_params": ref_params, "rm_graph": rm_graph,
-            "rm_params": rm_params}
+            "rm_params": rm_params, "reward_norm": reward_norm}
   stage = Stage(
       name="ppo", model_cls=functools.partial(_actor_critic_factory, actor_cfg, critic_cfg),
       kind="ppo", loss_sums=None, train_source=None, eval_sets={}, model_config=actor_cfg,
@@ -233,6 +239,20 @@ def _actor_critic_factory(actor_cfg, critic_cfg, cfg, rngs, sharding):
   return ActorCritic(actor_cfg, critic_cfg, rngs, sharding)
 
 
+def held_out_score_stats(meta: dict, path: str) -> tuple[float, float]:
+  """(mean, std) of a reward model's scores on its held-out pairs, from its checkpoint meta."""
+  stats = meta.get("last_eval", {})
+  means = sorted(k for k in stats if k.startswith("eval/score_mean/"))
+  if not means:
+    raise ConfigError(f"ppo.normalize_reward: {path} has no held-out score statistics in its meta "
+                      "(train the reward model with data.eval_fraction > 0)")
+  name = means[0].removeprefix("eval/score_mean/")
+  mean, std = float(stats[f"eval/score_mean/{name}"]), float(stats[f"eval/score_std/{name}"])
+  if not std > 0:
+    raise ConfigError(f"ppo.normalize_reward: {path}: held-out score std is {std}; cannot normalise")
+  return mean, std
+
+
 def _response_slice(x, prompt_len: int, answer_len: int):
   """Outputs at the positions that predict answer tokens 0..N-1 (the last prompt token onwards)."""
   return x[:, prompt_len - 1:prompt_len - 1 + answer_len]
@@ -274,6 +294,9 @@ def make_ppo_step(rs, actor_cfg: ModelConfig, eos: int, pad: int, frozen: dict):
     if frozen["rm_graph"] is not None:
       rm_values, _ = nnx.merge(frozen["rm_graph"], rm_params)(tokens, positions, seg)
       score = sequence_scores(rm_values, seg)
+      if frozen["reward_norm"] is not None:
+        mean, std = frozen["reward_norm"]
+        score = (score - mean) / std
     else:
       score = RULES[p.reward_fn](answers, mask)
     score = score - p.no_eos_penalty * (1.0 - done.astype(jnp.float32))

@@ -151,13 +151,14 @@ def run(cfg: ConfigDict, workdir: str, log=print) -> RunResult:
           f"Lower optim.lr, raise optim.warmup_steps or check the data")
 
   saved_step = start
+  last_eval: dict = {}  # the newest held-out metrics travel in each checkpoint's meta
 
   def save(step: int, metrics: dict | None = None, force: bool = False):
     nonlocal saved_step
     if step == saved_step:
       return
-    ckpt.save(step, state.params, train_item(state), iterator.get_state(), meta,
-              metrics=metrics, force=force)
+    ckpt.save(step, state.params, train_item(state), iterator.get_state(),
+              dict(meta, last_eval=last_eval), metrics=metrics, force=force)
     saved_step = step
 
   step = start
@@ -176,6 +177,7 @@ def run(cfg: ConfigDict, workdir: str, log=print) -> RunResult:
       if stage.eval_sets and (step % cfg.train.eval_every == 0 or last):
         flush_metrics()
         eval_metrics = evaluate()
+        last_eval = dict(eval_metrics, step=step)
         writer.write(step, eval_metrics)
         writer.flush()
         progress.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in eval_metrics.items()))
