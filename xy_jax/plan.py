@@ -151,23 +151,26 @@ def make_plan(cfg: ConfigDict, topology_name: str, config_name: str = "", log=pr
   rs = setup(cfg, log=log, with_data=False, devices=devices)
   state = rs.abstract_state
   multi_program = hasattr(rs.train_step, "plan")
-  probe = {} if multi_program else cost_probe(cfg, devices, log)
-  programs, mfus = [], []
+  programs, mfus, shapes = [], [], []
   for label, spec in rs.stage.plan_batches().items():
     batch = _abstract_batch(rs, spec)
     rows, length = next(iter(spec.values()))[0][:2]
-    tokens = rows * length
     log(f"compiling {label} ...")
     if multi_program:
       # PPO: memory per program; loop-heavy programs (generation) have no reliable time estimate.
       thunks = rs.train_step.plan(state, batch)
       programs += [_compile(f"{label}: {name}", thunk, 0) for name, thunk in thunks.items()]
       continue
-    piece = _compile(label, lambda: rs.train_step.lower(state, batch).compile(), tokens)
-    piece.flops, piece.seconds = probe[label]
-    programs.append(piece)
-    tps = tokens / piece.seconds if piece.seconds else 0.0
-    mfus.append(tps * rs.stage.flops_per_token(length) / (chip.bf16_flops * len(devices)))
+    programs.append(_compile(label, lambda: rs.train_step.lower(state, batch).compile(), rows * length))
+    shapes.append((label, length))
+  # Time is probed only for a step that fits: a refused plan needs no estimate.
+  fits = all("does not compile" not in p.label and p.peak <= chip.hbm_gib * GIB for p in programs)
+  if shapes and fits:
+    probe = cost_probe(cfg, devices, log)
+    for piece, (label, length) in zip(programs, shapes):
+      piece.flops, piece.seconds = probe[label]
+      tps = piece.tokens / piece.seconds if piece.seconds else 0.0
+      mfus.append(tps * rs.stage.flops_per_token(length) / (chip.bf16_flops * len(devices)))
   return Plan(config_name, topology_name, len(devices), chip, dict(rs.mesh.shape),
               per_device_bytes(state.params), per_device_bytes(state.opt_state), programs, mfus)
 
@@ -195,6 +198,9 @@ def report(plan: Plan, max_fraction: float = 1.0) -> tuple[list[str], bool]:
                  f"unrolled with dense XLA attention and extrapolated over layers and micro-batches; "
                  f"MFU averaged over {len(plan.mfu)} step shape(s))")
     mfu = f"{100 * float(np.mean(plan.mfu)):.1f}%"
+  elif not fits:
+    lines.append("(memory in GiB per chip; no time estimate for a step that does not fit)")
+    mfu = "n/a"
   else:
     lines.append("(memory in GiB per chip; a multi-program step (PPO) gets no time estimate: "
                  "generation is a loop the cost model counts once)")
