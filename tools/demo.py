@@ -21,12 +21,10 @@ import shutil
 import time
 
 from absl import flags
-from flax import nnx
 
 from xy_jax import cli
 from xy_jax.config import model_config, validate
 from xy_jax.convert.hf import export_hf
-from xy_jax.checkpoint import save_model
 from xy_jax.data.self_qa import SelfQAReport, self_qa
 from xy_jax.data.sources import SkipReport, expand_paths, located_documents, read_documents
 from xy_jax.data.tokenizer_training import train_tokenizer
@@ -38,7 +36,7 @@ from xy_jax.infer.sampling import SamplingConfig
 from xy_jax.models.factory import init_model
 from xy_jax.models.llama import CausalLM
 from xy_jax.models.loading import load_checkpoint
-from xy_jax.quant.quantize_model import param_bytes, quantize_model
+from xy_jax.quant.quantize_model import param_bytes, quantize_model, save_quantized
 from xy_jax.plots import plot_ppo, plot_training, read_metrics
 from xy_jax.sharding import LogicalSharding, make_mesh
 from xy_jax.train.loop import run
@@ -120,9 +118,7 @@ def quantised_chat_models(out, ckpt, sharding, ppl, tok, summary):
   for mode in ("int8", "int4"):
     q = quantize_model(float_chat.model, float_chat.cfg, mode, sharding, group_size=32)
     path = os.path.join(out, f"chat_{mode}")
-    save_model(path, nnx.to_pure_dict(nnx.state(q.model)),
-               {"model": q.cfg.to_dict(), "kind": "causal_lm", "stage": "quantize", "source": ckpt},
-               tokenizer_file=float_chat.tokenizer_file)
+    save_quantized(path, q, "causal_lm", ckpt, float_chat.tokenizer_file)
     value = ppl(q.model)
     rise = 100 * (value / base - 1)
     figures.append(f"{mode} {value:.4f} ({rise:+.2f}%)")

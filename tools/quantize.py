@@ -13,15 +13,14 @@ import math
 import os
 
 from absl import flags
-from flax import nnx
 
-from xy_jax import checkpoint, cli
+from xy_jax import cli
 from xy_jax.data.sources import SkipReport, read_documents
 from xy_jax.data.tokenizer import load_tokenizer
 from xy_jax.infer.perplexity import PerplexityEvaluator
 from xy_jax.io_utils import atomic_output_dir
 from xy_jax.models.loading import load_model
-from xy_jax.quant.quantize_model import param_bytes, quantize_model
+from xy_jax.quant.quantize_model import param_bytes, quantize_model, save_quantized
 
 cli.define_model_source_flags()
 cli.define_mesh_flag()
@@ -49,12 +48,9 @@ def main(argv):
   q = quantize_model(loaded.model, loaded.cfg, FLAGS.mode, sharding, FLAGS.group_size)
   before, after = param_bytes(loaded.model), param_bytes(q.model)
   cli.log(f"{FLAGS.mode}: weights {before / 2**20:.1f} MiB (float32) -> {after / 2**20:.1f} MiB")
-  meta = {"model": q.cfg.to_dict(), "kind": loaded.kind, "stage": "quantize",
-          "source": os.path.abspath(FLAGS.hf or FLAGS.checkpoint),
-          "quant": {"mode": FLAGS.mode, "group_size": q.cfg.quant_group_size,
-                    "bytes_before": before, "bytes_after": after}}
   with atomic_output_dir(FLAGS.out, FLAGS.overwrite) as tmp:
-    checkpoint.save_model(tmp, nnx.to_pure_dict(nnx.state(q.model)), meta, 0, loaded.tokenizer_file)
+    save_quantized(tmp, q, loaded.kind, os.path.abspath(FLAGS.hf or FLAGS.checkpoint),
+                   loaded.tokenizer_file)
   print(f"wrote {FLAGS.out}")
   if FLAGS.eval_text:
     tok = load_tokenizer(loaded.tokenizer_file)

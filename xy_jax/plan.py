@@ -13,10 +13,10 @@ import math
 import re
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from ml_collections import ConfigDict
 
+from xy_jax.quant.int_weights import storage_bits
 from xy_jax.train.setup import setup
 
 GIB = 2**30
@@ -54,8 +54,7 @@ def per_device_bytes(tree) -> int:
   total = 0
   for leaf in jax.tree.leaves(tree):
     shape = leaf.sharding.shard_shape(leaf.shape) if leaf.sharding is not None else leaf.shape
-    bits = 4 if leaf.dtype in (jnp.int4, jnp.uint4) else 8 * np.dtype(leaf.dtype).itemsize
-    total += math.prod(shape) * bits // 8
+    total += math.prod(shape) * storage_bits(leaf.dtype) // 8
   return total
 
 

@@ -115,8 +115,9 @@ def make_serve_plan(cfg: ConfigDict, topology_name: str, quant: str, group_size:
 
 def serve_report(plan: ServePlan) -> tuple[list[str], bool]:
   hbm = plan.chip.hbm_gib
-  lines = [f"serving plan: {plan.config} ({plan.quant if plan.quant != 'none' else 'bfloat16'} weights) on {plan.topology}: {plan.chips} "
-           f"chips, {hbm:.0f} GiB HBM per chip",
+  weights = plan.quant if plan.quant != "none" else "bfloat16"
+  lines = [f"serving plan: {plan.config} ({weights} weights) on {plan.topology}: {plan.chips} chips, "
+           f"{hbm:.0f} GiB HBM per chip",
            "mesh: " + " ".join(f"{k}={v}" for k, v in plan.mesh.items()),
            f"per chip: weights {plan.weights_bytes / GIB:.4g} GiB, KV cache {plan.cache_bytes / GIB:.4g} "
            f"GiB (batch {plan.batch})",

@@ -24,6 +24,12 @@ _STORAGE = {"int8": jnp.int8, "int4": jnp.int4}
 BITS = {"none": None, "int8": 8, "int4": 4}
 
 
+def storage_bits(dtype) -> int:
+  """Bits per element as stored on TPU/GPU and in checkpoints (int4 packs two per byte)."""
+  dtype = jnp.dtype(dtype)
+  return 4 if dtype in (jnp.int4, jnp.uint4) else 8 * dtype.itemsize
+
+
 def storage_dtype(mode: str):
   return _STORAGE[mode]
 

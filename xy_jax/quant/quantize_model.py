@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from xy_jax import checkpoint
 from xy_jax.models.factory import abstract_model, param_paths, state_shardings
 from xy_jax.models.llama import Weight
 from xy_jax.models.model_config import ConfigError, ModelConfig
@@ -69,6 +70,14 @@ def param_bytes(model: nnx.Module) -> int:
   total = 0
   for v in param_paths(nnx.state(model)).values():
     a = v[...]
-    bits = 4 if a.dtype == jnp.int4 else 8 * a.dtype.itemsize
-    total += a.size * bits // 8
+    total += a.size * int_weights.storage_bits(a.dtype) // 8
   return total
+
+
+def save_quantized(path: str, q: QuantizedModel, kind: str, source: str,
+                   tokenizer_file: str | None) -> None:
+  """The usual checkpoint layout (step 0, meta with the quantised model config, tokenizer)."""
+  meta = {"model": q.cfg.to_dict(), "kind": kind, "stage": "quantize", "source": source,
+          "quant": {"mode": q.cfg.quant, "group_size": q.cfg.quant_group_size,
+                    "bytes": param_bytes(q.model)}}
+  checkpoint.save_model(path, nnx.to_pure_dict(nnx.state(q.model)), meta, 0, tokenizer_file)
