@@ -8,6 +8,10 @@ transformers + PyTorch on the same model, batch and sequence, in one process on 
 Prints tokens/s for each side and ends with `train ratio: X` and `generate ratio: Y` (ours / peer).
 Both sides start from the same weights (ours exported to HF), use AdamW with the same settings,
 and are timed after a warm-up step (compilation excluded on our side, as torch has none).
+
+Precision is matched: with `--dtype float32` everything is float32; with `--dtype bfloat16` both
+sides train mixed precision (float32 parameters and optimizer state; ours computes in bfloat16,
+torch under `torch.autocast(bfloat16)`) and both generate with bfloat16 weights.
 """
 
 import os
@@ -63,9 +67,21 @@ def bench_ours(cfg, tokens, prompts):
   return model, train_tps, generate_tokens_per_s(model, prompts)
 
 
+def serving_copy(model):
+  """The model with bfloat16 weights (what the peer generates with under --dtype bfloat16)."""
+  import jax
+  import jax.numpy as jnp
+  from flax import nnx
+  graphdef, state = nnx.split(model)
+  cast = lambda a: a.astype(jnp.bfloat16) if jnp.issubdtype(a.dtype, jnp.floating) else a  # noqa: E731
+  return nnx.merge(graphdef, jax.tree.map(cast, state))
+
+
 def generate_tokens_per_s(model, prompts) -> float:
   from xy_jax.infer.generate import Generator
   from xy_jax.infer.sampling import SamplingConfig
+  if FLAGS.dtype == "bfloat16":
+    model = serving_copy(model)
   gen = Generator(model, eos_id=-1, pad_id=0)  # no EOS: every row generates all tokens
   sampling = SamplingConfig(greedy=True, max_new_tokens=FLAGS.new_tokens)
   gen.generate(prompts, sampling)  # compile
@@ -91,16 +107,18 @@ def bench_quantised(model, cfg, prompts, float_tps):
 def bench_torch(hf_dir, tokens, prompts):
   import torch
   from transformers import AutoModelForCausalLM
-  dtype = torch.bfloat16 if FLAGS.dtype == "bfloat16" else torch.float32
+  mixed = FLAGS.dtype == "bfloat16"
   device = "cuda" if torch.cuda.is_available() else "cpu"
-  model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=dtype, attn_implementation="sdpa").to(device)
+  model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32,
+                                               attn_implementation="sdpa").to(device)
   model.train()
   opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.0)
   x = torch.as_tensor(tokens, dtype=torch.long, device=device)
 
   def train_step():
     opt.zero_grad(set_to_none=True)
-    loss = model(input_ids=x, labels=x).loss
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=mixed):
+      loss = model(input_ids=x, labels=x).loss
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
@@ -116,6 +134,8 @@ def bench_torch(hf_dir, tokens, prompts):
   train_tps = x.numel() * FLAGS.steps / (time.perf_counter() - start)
 
   model.eval()
+  if mixed:
+    model.to(torch.bfloat16)
   p = torch.as_tensor(np.asarray(prompts), dtype=torch.long, device=device)
   kwargs = dict(max_new_tokens=FLAGS.new_tokens, min_new_tokens=FLAGS.new_tokens, do_sample=False,
                 pad_token_id=0, eos_token_id=None)
@@ -145,6 +165,9 @@ def main(argv):
   with tempfile.TemporaryDirectory() as d:
     export_hf(model, cfg, os.path.join(d, "hf"), tokenizer_file=DEFAULT_ASSET, log=lambda *_: None)
     peer_train, peer_gen = bench_torch(os.path.join(d, "hf"), tokens, prompts)
+  precision = ("float32" if FLAGS.dtype == "float32"
+               else "mixed bfloat16 training, bfloat16 weights for generation")
+  print(f"precision on both sides: {precision}")
   print(f"train tokens/s:    xy_jax {our_train:,.0f}   transformers+torch {peer_train:,.0f}")
   print(f"generate tokens/s: xy_jax {our_gen:,.0f}   transformers generate {peer_gen:,.0f}  "
         f"(greedy, batch {FLAGS.batch}, {FLAGS.new_tokens} new tokens)")

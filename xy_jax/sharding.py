@@ -117,6 +117,11 @@ class LogicalSharding:
   mesh: Mesh | None = None
   rules: tuple[tuple[str, Any], ...] = DEFAULT_RULES
 
+  @property
+  def platform(self) -> str:
+    """Where the model runs: the mesh's devices (for AOT plans, not the host's), else the default."""
+    return self.mesh.devices.flat[0].platform if self.mesh is not None else jax.default_backend()
+
   def spec(self, logical_axes: Sequence[str | None]) -> PartitionSpec:
     return logical_to_spec(logical_axes, self.rules, self.mesh)
 

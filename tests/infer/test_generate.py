@@ -1,4 +1,4 @@
-"""Generation: batching with left padding, EOS stopping, top-p against numpy."""
+"""Generation: batching with left padding, EOS stopping, top-p against numpy, CPU layer unstacking."""
 
 import jax
 import jax.numpy as jnp
@@ -17,8 +17,13 @@ GREEDY = SamplingConfig(greedy=True, max_new_tokens=12)
 
 
 @pytest.fixture(scope="module")
-def gen():
-  return Generator(init_model(CausalLM, CFG, LogicalSharding(), seed=2), eos_id=2, pad_id=3)
+def model():
+  return init_model(CausalLM, CFG, LogicalSharding(), seed=2)
+
+
+@pytest.fixture(scope="module")
+def gen(model):
+  return Generator(model, eos_id=2, pad_id=3)
 
 
 def test_left_padded_batch_equals_one_by_one(gen):
@@ -29,27 +34,49 @@ def test_left_padded_batch_equals_one_by_one(gen):
     assert gen.generate([p], GREEDY)[0].tokens == b.tokens
 
 
-def test_stops_at_eos(gen):
+def test_stops_at_eos(gen, model):
   prompt = [5, 6, 7]
   free = gen.generate([prompt], GREEDY)[0].tokens
   # Make the third greedy token the EOS: generation must end right before it.
-  gen_eos = Generator(nnx_merge(gen), eos_id=free[2], pad_id=3)
+  gen_eos = Generator(model, eos_id=free[2], pad_id=3)
   out = gen_eos.generate([prompt], GREEDY)[0]
   assert out.finished and out.tokens == free[:2]
 
 
 @pytest.mark.parametrize("sampling", [GREEDY, SamplingConfig(temperature=1.0, max_new_tokens=12)])
-def test_stream_yields_what_generate_returns(gen, sampling):
+def test_stream_yields_what_generate_returns(gen, model, sampling):
   prompt = [5, 6, 7, 8]
   assert list(gen.stream(prompt, sampling, seed=3)) == gen.generate([prompt], sampling, seed=3)[0].tokens
   free = gen.generate([prompt], GREEDY)[0].tokens
-  gen_eos = Generator(nnx_merge(gen), eos_id=free[4], pad_id=3)
+  gen_eos = Generator(model, eos_id=free[4], pad_id=3)
   assert list(gen_eos.stream(prompt, GREEDY)) == free[:4]
 
 
-def nnx_merge(gen):
+def test_cpu_generator_unstacks_layers(gen):
+  assert gen.layers is not None and len(gen.layers) == CFG.num_hidden_layers
+
+
+@pytest.mark.parametrize("sampling", [GREEDY, SamplingConfig(temperature=1.0, max_new_tokens=12)])
+def test_unstacked_layers_decode_like_the_scanned_stack(model, sampling):
+  rng = np.random.default_rng(4)
+  prompts = [rng.integers(4, CFG.vocab_size, n).tolist() for n in (3, 21, 33)]
+  scanned = Generator(model, eos_id=-1, pad_id=3, unstack=False)
+  unstacked = Generator(model, eos_id=-1, pad_id=3, unstack=True)
+  assert scanned.layers is None
+  for a, b in zip(scanned.generate(prompts, sampling, seed=5), unstacked.generate(prompts, sampling, seed=5)):
+    assert a.tokens == b.tokens
+
+
+def test_unstack_layers_copies_each_layer_and_empties_the_stack(model):
   from flax import nnx
-  return nnx.merge(gen.graphdef, gen.state)
+  from xy_jax.models.llama import unstack_layers
+  state = nnx.state(model)
+  hollow, layers = unstack_layers(state, CFG.num_hidden_layers)
+  stacked = state["model"]["layers"]["mlp"]["up_proj"]["weight"][...]
+  for i, layer in enumerate(layers):
+    np.testing.assert_array_equal(layer["mlp"]["up_proj"]["weight"][...], stacked[i])
+  assert all(a.size == 0 for a in jax.tree.leaves(hollow["model"]["layers"]))
+  np.testing.assert_array_equal(hollow["lm_head"]["weight"][...], state["lm_head"]["weight"][...])
 
 
 def test_left_pad_layout():

@@ -61,14 +61,16 @@ def test_scan_and_remat_do_not_change_loss_or_grads(scan, remat):
     np.testing.assert_allclose(a, b, atol=1e-6)
 
 
-def test_kv_cache_decoding_matches_full_forward():
-  model = _model()
+@pytest.mark.parametrize("scan", [True, False])
+def test_kv_cache_decoding_matches_full_forward(scan):
+  cfg = CFG.replace(scan_layers=scan)
+  model = _model(cfg)
   tokens = jnp.asarray(RNG.integers(4, CFG.vocab_size, (2, 20)))
   full = _forward(model, tokens)
 
   @jax.jit
   def incremental(model, tokens):
-    cache = KVCache.empty(CFG, 2, 24)
+    cache = KVCache.empty(cfg, 2, 24)
     pos = jnp.broadcast_to(jnp.arange(20, dtype=jnp.int32), (2, 20))
     ones = jnp.ones((2, 20), jnp.int32)
     first, cache = model(tokens[:, :12], pos[:, :12], ones[:, :12], cache)
@@ -79,6 +81,21 @@ def test_kv_cache_decoding_matches_full_forward():
     return jnp.concatenate(outs, axis=1)
 
   np.testing.assert_allclose(np.asarray(incremental(model, tokens)), full, atol=1e-5)
+
+
+def test_bf16_projection_rounds_a_float32_product_on_cpu():
+  from xy_jax.models.llama import Weight
+  cfg = CFG.replace(dtype="bfloat16")
+  assert LogicalSharding().platform == "cpu"
+  proj = Weight((64, 96), ("embed", "mlp"), cfg, nnx.Rngs(0))
+  assert proj.f32_product
+  x = jnp.asarray(RNG.normal(size=(5, 64)), jnp.bfloat16)
+  y = proj("BD,DF->BF", x)
+  w = proj.weight[...].astype(jnp.bfloat16).astype(jnp.float32)
+  want = (x.astype(jnp.float32) @ w).astype(jnp.bfloat16)
+  assert y.dtype == jnp.bfloat16
+  np.testing.assert_allclose(np.asarray(y, np.float32), np.asarray(want, np.float32), rtol=1e-2,
+                             atol=1e-2)
 
 
 def test_param_count_matches_the_model():
