@@ -20,7 +20,7 @@ from ml_collections import ConfigDict
 from xy_jax.infer.generate import next_token, prefill
 from xy_jax.infer.sampling import SamplingConfig
 from xy_jax.models.factory import abstract_model, state_shardings
-from xy_jax.models.llama import CausalLM, KVCache
+from xy_jax.models.llama import CACHE_AXES, CausalLM, KVCache
 from xy_jax.models.model_config import ModelConfig
 from xy_jax.plan import GIB, Chip, ProgramPlan, _compile, per_device_bytes, topology
 from xy_jax.sharding import LogicalSharding, make_mesh, rules_with_overrides
@@ -63,8 +63,7 @@ def _programs(model_cfg: ModelConfig, sharding: LogicalSharding, batch: int, pro
     return prefill(nnx.merge(graphdef, p), t, v, rng, sampling)
 
   cache = jax.eval_shape(lambda: KVCache.empty(model_cfg, batch, prompt_len + new_tokens))
-  cache_sh = KVCache(sharding.named(("layers", "cache_batch", "cache_length", "act_kv_heads", None)),
-                     sharding.named(("layers", "cache_batch", "cache_length", "act_kv_heads", None)),
+  cache_sh = KVCache(sharding.named(CACHE_AXES), sharding.named(CACHE_AXES),
                      sharding.named(("cache_batch", "cache_length")), sharding.named(()))
   cache = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), cache, cache_sh)
   tok = jax.ShapeDtypeStruct((batch,), jnp.int32, sharding=vec)

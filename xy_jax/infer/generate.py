@@ -58,7 +58,8 @@ def prefill(model: nnx.Module, tokens: jax.Array, valid: jax.Array, rng: jax.Arr
 
 
 def next_token(model: nnx.Module, cache: KVCache, tok: jax.Array, pos: jax.Array, rng: jax.Array,
-               i: jax.Array, sampling: SamplingConfig, layer_states=None) -> tuple[jax.Array, KVCache]:
+               i: jax.Array, sampling: SamplingConfig,
+               layer_states=None) -> tuple[jax.Array, KVCache]:
   """Feed token `i - 1` of every row (at positions `pos`) and sample token `i`."""
   logits, cache = model(tok[:, None], pos[:, None], jnp.ones((tok.shape[0], 1), jnp.int32), cache,
                         layer_states)

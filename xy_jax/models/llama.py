@@ -29,6 +29,10 @@ from xy_jax.sharding import LogicalSharding
 INIT_STD = 0.02  # HF LlamaConfig.initializer_range
 
 
+# Logical axes of the stacked KV cache [L, B, S, K, H].
+CACHE_AXES = ("layers", "cache_batch", "cache_length", "act_kv_heads", None)
+
+
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass
 class KVCache:
@@ -143,10 +147,10 @@ class Attention(nnx.Module):
       # The whole [L, B, S, K, H] cache rides in the layer scan's carry and is updated in place at
       # (layer, q_offset); as a scanned input/output it was copied every layer of every step.
       k_all, v_all, layer = cache_kv
-      all_axes = ("layers", "cache_batch", "cache_length", "act_kv_heads", None)
       at = (layer, 0, q_offset, 0, 0)
-      k_all = shard(jax.lax.dynamic_update_slice(k_all, k[None].astype(k_all.dtype), at), all_axes)
-      v_all = shard(jax.lax.dynamic_update_slice(v_all, v[None].astype(v_all.dtype), at), all_axes)
+      update = jax.lax.dynamic_update_slice
+      k_all = shard(update(k_all, k[None].astype(k_all.dtype), at), CACHE_AXES)
+      v_all = shard(update(v_all, v[None].astype(v_all.dtype), at), CACHE_AXES)
       k = jax.lax.dynamic_index_in_dim(k_all, layer, keepdims=False)
       v = jax.lax.dynamic_index_in_dim(v_all, layer, keepdims=False)
       cache_kv = (k_all, v_all)
@@ -240,8 +244,8 @@ class Decoder(nnx.Module):
       kv_segment_ids = jax.lax.dynamic_update_slice_in_dim(
           cache.segment_ids, segment_ids.astype(jnp.int32), q_offset, axis=1)
       # The cache is the biggest tensor of decoding: shard it like the keys it holds.
-      axes = ("layers", "cache_batch", "cache_length", "act_kv_heads", None)
-      cache_kv = (self.sharding.constrain(cache.k, axes), self.sharding.constrain(cache.v, axes))
+      cache_kv = (self.sharding.constrain(cache.k, CACHE_AXES),
+                  self.sharding.constrain(cache.v, CACHE_AXES))
 
     graphdef, layer_state = nnx.split(self.layers)
 
@@ -266,7 +270,8 @@ class Decoder(nnx.Module):
     else:
       new_kv = cache_kv
       for i in range(cfg.num_hidden_layers):
-        (x, new_kv), _ = block((x, new_kv), jax.tree.map(lambda a, i=i: a[i], (layer_state, layer_ids)))
+        xs = jax.tree.map(lambda a, i=i: a[i], (layer_state, layer_ids))
+        (x, new_kv), _ = block((x, new_kv), xs)
 
     x = self.norm(x)
     if cache is not None:
