@@ -91,7 +91,7 @@ def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, q_segment
   `sharding` (a LogicalSharding) gives the mesh: its platform picks the "auto" kernel, and splash
   runs per shard over it."""
   mesh = getattr(sharding, "mesh", None)
-  platform = mesh.devices.flat[0].platform if mesh is not None else None
+  platform = sharding.platform if sharding is not None else None
   impl = resolve_impl(impl, q.dtype, platform)
   # The kernel tiles rows in blocks of 128 or more (a TPU constraint).
   splash_ok = (q.shape[1] == k.shape[1] and q.shape[1] % 128 == 0 and isinstance(q_offset, int)

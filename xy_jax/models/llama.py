@@ -260,18 +260,15 @@ class Decoder(nnx.Module):
     if cfg.remat_policy != "none":
       block = jax.checkpoint(block, policy=_REMAT_POLICIES[cfg.remat_policy],
                              prevent_cse=not cfg.scan_layers)
-    layer_ids = jnp.arange(cfg.num_hidden_layers, dtype=jnp.int32)
-    if layer_states is not None:
-      new_kv = cache_kv
-      for i, state in enumerate(layer_states):
-        (x, new_kv), _ = block((x, new_kv), (state, i))
-    elif cfg.scan_layers:
+    if layer_states is None and not cfg.scan_layers:
+      layer_states = layer_slices(layer_state, cfg.num_hidden_layers)
+    if layer_states is None:
+      layer_ids = jnp.arange(cfg.num_hidden_layers, dtype=jnp.int32)
       (x, new_kv), _ = jax.lax.scan(block, (x, cache_kv), (layer_state, layer_ids))
     else:
       new_kv = cache_kv
-      for i in range(cfg.num_hidden_layers):
-        xs = jax.tree.map(lambda a, i=i: a[i], (layer_state, layer_ids))
-        (x, new_kv), _ = block((x, new_kv), xs)
+      for i, state in enumerate(layer_states):
+        (x, new_kv), _ = block((x, new_kv), (state, i))
 
     x = self.norm(x)
     if cache is not None:
@@ -304,18 +301,23 @@ def default_positions(tokens, positions=None, segment_ids=None):
   return positions, segment_ids
 
 
+def layer_slices(stacked, num_layers: int) -> list:
+  """One pytree per layer from a pytree of [L, ...] stacked layer arrays."""
+  return [jax.tree.map(lambda a, i=i: a[i], stacked) for i in range(num_layers)]
+
+
 def unstack_layers(state: nnx.State, num_layers: int) -> tuple[nnx.State, list[nnx.State]]:
   """Split a decoder's stacked layer parameters into one state per layer (copies, made once).
 
   For XLA:CPU decoding: a matmul inside the layer scan reads its weight through a dynamic slice,
   which XLA:CPU materialises before every matmul, i.e. it copies every weight of the model once per
   generated token. Separate per-layer buffers are read in place (8-row decode step of the 49M
-  `small` preset: about 2x faster in float32, more in bfloat16). Returns the state with its stacked
-  layer arrays emptied (the per-layer copies hold the values) and the per-layer states, for
-  `CausalLM(..., layer_states=...)`.
+  `small` preset: 1.6 ms less per token in float32, 6.3 ms less with bfloat16 weights). Returns the
+  state with its stacked layer arrays emptied (the per-layer copies hold the values) and the
+  per-layer states, for `CausalLM(..., layer_states=...)`.
   """
   stacked = state["model"]["layers"]
-  per_layer = [jax.tree.map(lambda a, i=i: a[i], stacked) for i in range(num_layers)]
+  per_layer = layer_slices(stacked, num_layers)
   hollow = jax.tree.map(lambda a: jnp.zeros((0,), a.dtype), stacked)
   state = nnx.State({**state, "model": nnx.State({**state["model"], "layers": hollow})})
   return state, per_layer
