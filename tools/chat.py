@@ -4,7 +4,8 @@
                        [--system TEXT] [--temperature 0.7 --top_p 0.95 --max_new_tokens 256 | --greedy]
 
 Defaults are the model card's sampling settings. Commands: /reset forgets the conversation,
-/exit (or Ctrl-D) quits. A quantised checkpoint (tools/quantize.py) loads as is; --quant
+/exit (or Ctrl-D) quits; Ctrl-C stops the answer being written. A line that is not UTF-8 is
+refused with one line and the conversation goes on. A quantised checkpoint (tools/quantize.py) loads as is; --quant
 quantises a float model on the fly. Per-turn token counts and speed go to stderr.
 """
 
@@ -47,19 +48,29 @@ def main(argv):
     model, cfg = q.model, q.cfg
   tok = load_tokenizer(FLAGS.tokenizer or loaded.tokenizer_file)
   session = ChatSession(Generator(model, tok.eos_id, tok.pad_id), tok, cli.sampling_from_flags(),
-                        ChatTemplate(system=FLAGS.system), seed=FLAGS.seed)
+                        ChatTemplate(system=FLAGS.system and cli.utf8_text(FLAGS.system, "--system")),
+                        seed=FLAGS.seed)
   weights = f", weights {cfg.quant}" if cfg.quant != "none" else ""
   cli.log(f"model ready ({cfg.num_hidden_layers} layers{weights}); /reset forgets, /exit quits")
   try:
     importlib.import_module("readline")  # line editing and history for input()
   except ImportError:
     pass
+  sys.stdin.reconfigure(errors="surrogateescape")  # a non-UTF-8 line is refused, not fatal
   while True:
     try:
       question = input(HUMAN).strip()
     except EOFError:
       print()
       break
+    except KeyboardInterrupt:  # Ctrl-C at the prompt clears the line, as in a shell
+      print()
+      continue
+    try:
+      cli.utf8_text(question, "this line")
+    except ValueError as e:
+      print(f"error: {e}; the conversation is kept", file=sys.stderr, flush=True)
+      continue
     if not question:
       continue
     if question in ("/exit", "/quit"):
@@ -74,6 +85,9 @@ def main(argv):
         print(piece, end="", flush=True)
     except ValueError as e:
       print(f"\nerror: {e}", file=sys.stderr, flush=True)
+      continue
+    except KeyboardInterrupt:  # stops this answer; the session goes on without it
+      print("\n(answer interrupted)", flush=True)
       continue
     print(flush=True)
     cli.log(session.last.line())

@@ -5,7 +5,8 @@ LlamaForSequenceClassification for reward models and PPO critics: `--part critic
 
 Writes config.json, generation_config.json (the model card's sampling defaults), sharded
 safetensors with an index, tokenizer.model, tokenizer_config.json (with the XuanYuan chat
-template) and special_tokens_map.json. A failure leaves nothing at --out.
+template) and special_tokens_map.json (no tokenizer files, with a warning, when the model has
+no tokenizer.model and --tokenizer is not given). A failure leaves nothing at --out.
 """
 
 from absl import flags
@@ -13,6 +14,7 @@ from absl import flags
 from xy_jax import cli
 from xy_jax.convert.hf import export_hf
 from xy_jax.data.tokenizer import ChatTemplate
+from xy_jax.io_utils import check_output
 from xy_jax.models.loading import load_checkpoint
 
 flags.DEFINE_string("checkpoint", None, "xy_jax checkpoint directory", required=True)
@@ -31,7 +33,9 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  loaded = load_checkpoint(FLAGS.checkpoint, cli.mesh_sharding(FLAGS.mesh), FLAGS.step, FLAGS.part)
+  check_output(FLAGS.out, FLAGS.overwrite)  # before reading the checkpoint
+  loaded = load_checkpoint(FLAGS.checkpoint, cli.mesh_sharding(FLAGS.mesh), FLAGS.step, FLAGS.part,
+                           log=cli.log)
   dtype = FLAGS.dtype
   if dtype == "auto":
     dtype = loaded.meta.get("source_dtype", loaded.cfg.param_dtype)

@@ -26,13 +26,16 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
+  cli.utf8_text(FLAGS.prompt, "--prompt")  # before loading the model
   loaded = load_model(hf=FLAGS.hf, ckpt=FLAGS.checkpoint, sharding=cli.mesh_sharding(FLAGS.mesh),
                       allow_torch_bin=FLAGS.allow_torch_bin, log=cli.log, dtype=FLAGS.dtype)
+  prompt = cli.utf8_text(FLAGS.prompt, "--prompt")
+  system = cli.utf8_text(FLAGS.system, "--system") if FLAGS.system else None
   tok = load_tokenizer(FLAGS.tokenizer or loaded.tokenizer_file)
   if FLAGS.raw:
-    ids = tok.encode(FLAGS.prompt, bos=True)
+    ids = tok.encode(prompt, bos=True)
   else:
-    ids = ChatTemplate(system=FLAGS.system).encode_prompt(tok, [Message("user", FLAGS.prompt)])
+    ids = ChatTemplate(system=system).encode_prompt(tok, [Message("user", prompt)])
   sampling = cli.sampling_from_flags()
   gen = Generator(loaded.model, eos_id=tok.eos_id, pad_id=tok.pad_id)
   out = gen.generate([ids], sampling, seed=FLAGS.seed)[0]

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-
+import os
+import re
 import sys
+import traceback
 from typing import Callable
 
 import jax
 from absl import app, flags, logging
 
 from xy_jax.checkpoint import CheckpointError
+from xy_jax.orbax_errors import quiet_background_errors
+from xy_jax.distributed import PeerFailed
 from xy_jax.convert.hf_config import ConversionError
 from xy_jax.models.model_config import ConfigError
 from xy_jax.sharding import LogicalSharding, ShardingError, make_mesh
 
 # Errors that mean "the input is wrong", reported as one line and exit code 2.
-USER_ERRORS = (ConversionError, CheckpointError, ConfigError, ShardingError, FileExistsError,
-               FileNotFoundError, ValueError)
+USER_ERRORS = (ConversionError, CheckpointError, ConfigError, ShardingError, PeerFailed, OSError,
+               ValueError)
 
 
 def define_model_source_flags() -> None:
@@ -47,6 +51,17 @@ def sampling_from_flags():
                         temperature=f.temperature, top_p=f.top_p, max_new_tokens=f.max_new_tokens)
 
 
+def utf8_text(text: str, what: str) -> str:
+  """`text` unchanged if it is valid Unicode; bytes that were not UTF-8 (arguments and stdin keep
+  them as surrogate escapes) raise ValueError naming `what`."""
+  try:
+    text.encode("utf-8")
+  except UnicodeEncodeError as e:
+    raise ValueError(f"{what} is not valid UTF-8 (byte {e.start}); set the terminal or file to "
+                     "UTF-8") from None
+  return text
+
+
 def mesh_sharding(spec: str) -> LogicalSharding:
   try:
     data, fsdp, tensor = (int(x) for x in spec.split(","))
@@ -59,20 +74,78 @@ def log(msg: str) -> None:
   print(msg, file=sys.stderr, flush=True)
 
 
+def error_line(e: BaseException) -> str:
+  """One line for a person: what failed and where (file:line, path or flag)."""
+  if isinstance(e, SyntaxError):
+    return f"{e.filename}:{e.lineno}: syntax error ({e.msg})"
+  if isinstance(e, OSError) and e.filename and e.strerror:
+    return f"{e.filename}: {e.strerror}"
+  text = str(e).strip()
+  return text.splitlines()[0] if text else type(e).__name__
+
+
+def _config_flag_error(e: Exception, argv: list[str]) -> str:
+  """Config-file flags (ml_collections) raise bare Python errors; name the file, line or field."""
+  text = str(e)
+  if isinstance(e, SyntaxError):
+    return error_line(e)
+  if isinstance(e, OSError) and "Failed loading config file" in text:
+    lines = [l.strip() for l in text.splitlines()]  # "Attempted [...]:", path, reason
+    if len(lines) >= 4:
+      reason = re.sub(r"^\[Errno \d+\] ", "", lines[3]).split(": '")[0]
+      return f"config file {lines[2]}: {reason}"
+  if isinstance(e, (AttributeError, KeyError)):
+    lines = text.strip("'\"").replace("\\n", "\n").splitlines()
+    field = lines[0].strip("'\"\\")
+    hint = f" ({lines[1].strip()})" if len(lines) > 1 else ""
+    for arg in argv:
+      name = arg.lstrip("-").split("=", 1)[0]
+      if "." in name and field in name.split("."):
+        return f"--{name}: no such config field{hint}"
+    return f"config field {field!r} does not exist{hint}"
+  frames = [f for f in traceback.extract_tb(e.__traceback__)
+            if "site-packages" not in f.filename and not f.filename.startswith("<")]
+  where = f"{frames[-1].filename}:{frames[-1].lineno}: " if frames else ""
+  return f"{where}{type(e).__name__}: {error_line(e)}"
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl flag parsing with every failure (flags, config files, overrides) as one line, exit 2."""
+  try:
+    rest = flags.FLAGS(argv)
+    for name in flags.FLAGS:
+      value = flags.FLAGS[name].value
+      if type(value).__name__ == "_ErrorConfig":  # a config file that failed to load
+        value.stage  # noqa: B018  raises the load error
+  except flags.Error as e:
+    _fail(f"{error_line(e)} (--helpfull lists the flags)")
+  except Exception as e:  # config files are Python: any error can come out of them
+    _fail(_config_flag_error(e, argv))
+  return rest
+
+
+def _fail(msg: str, code: int = 2) -> None:
+  print(f"error: {msg}", file=sys.stderr, flush=True)
+  sys.exit(code)
+
+
 def run(main: Callable[[list[str]], None]) -> None:
-  """absl `app.run` with user errors turned into `error: <one line>` on stderr and exit 2."""
+  """absl `app.run` with user errors turned into `error: <one line>` on stderr and exit 2, and
+  Ctrl-C into exit 130 without a traceback. XY_JAX_TRACEBACK=1 shows the traceback instead."""
 
   def wrapped(argv):
     logging.set_verbosity(logging.WARNING)  # orbax and jax log every step at INFO
+    quiet_background_errors()
     try:
       main(argv)
     except USER_ERRORS as e:
-      msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-      print(f"error: {msg}", file=sys.stderr)
-      sys.exit(2)
+      if os.environ.get("XY_JAX_TRACEBACK"):
+        raise
+      _fail(error_line(e))
+    except KeyboardInterrupt:
+      _fail("interrupted", 130)
 
-  app.run(wrapped)
-
+  app.run(wrapped, flags_parser=parse_flags)
 
 
 def devices_summary() -> str:

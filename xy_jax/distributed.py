@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 import jax
+import numpy as np
 
 
 def cluster_detected() -> bool:
@@ -35,3 +37,25 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
     kwargs = dict(coordinator_address=coordinator_address, num_processes=num_processes,
                   process_id=process_id)
   jax.distributed.initialize(**kwargs)
+
+
+class PeerFailed(RuntimeError):
+  """Another process (process 0) failed; its log has the reason."""
+
+
+def on_process_zero(fn: Callable[[], None], what: str) -> None:
+  """Run `fn` on process 0 only; when it raises, every process raises (the others with a line
+  pointing at process 0), so no process is left waiting at the next collective."""
+  error = None
+  if jax.process_index() == 0:
+    try:
+      fn()
+    except Exception as e:  # re-raised below, after the others have heard
+      error = e
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+    failed = multihost_utils.broadcast_one_to_all(np.int32(error is not None))
+    if failed and error is None:
+      raise PeerFailed(f"process 0 failed to {what}; its log says why")
+  if error is not None:
+    raise error

@@ -8,6 +8,12 @@ import shutil
 import tempfile
 
 
+def check_output(out: str, overwrite: bool = False) -> None:
+  """Refuse an existing `out` before any work is done (FileExistsError names it)."""
+  if os.path.exists(out) and not overwrite:
+    raise FileExistsError(f"{os.path.abspath(out)}: already exists (pass --overwrite to replace it)")
+
+
 @contextlib.contextmanager
 def atomic_output_dir(out: str, overwrite: bool = False):
   """Yield a temporary sibling directory that becomes `out` only if the block succeeds.
@@ -15,8 +21,7 @@ def atomic_output_dir(out: str, overwrite: bool = False):
   A failure (or Ctrl-C) leaves nothing at `out`: readers never see a half-written model.
   """
   out = os.path.abspath(out)
-  if os.path.exists(out) and not overwrite:
-    raise FileExistsError(f"{out}: already exists (pass --overwrite to replace it)")
+  check_output(out, overwrite)
   parent = os.path.dirname(out)
   os.makedirs(parent, exist_ok=True)
   tmp = tempfile.mkdtemp(prefix=os.path.basename(out) + ".partial-", dir=parent)

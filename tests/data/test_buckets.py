@@ -9,6 +9,7 @@ from xy_jax.data.buckets import build_row, pack, split_documents
 from xy_jax.data.pipeline import EpochPlanner, SourceRows, StepBatches
 from xy_jax.data.prepared import PreparedSource, prepare_source
 from xy_jax.data.tokenizer import load_tokenizer
+from xy_jax.models.model_config import ConfigError
 
 BUCKETS = (64, 128, 256)
 
@@ -134,3 +135,14 @@ def test_held_out_documents_never_train(sources):
   held = SourceRows(sources[0], BUCKETS, "eval", 0.1, seed=0)
   assert not set(train.doc_ids) & set(held.doc_ids)
   assert len(train.doc_ids) + len(held.doc_ids) == sources[0].num_docs
+
+
+def test_bucket_weights_on_empty_buckets_name_them(sources):
+  # "finance" (short news) packs into 64-token rows only: weight on 128 and 256 alone selects nothing.
+  rows = [SourceRows(sources[0], BUCKETS, "train", 0.0, seed=0)]
+  filled = [b for b in BUCKETS if rows[0].packed[b].num_rows]
+  assert filled == [64]
+  planner = EpochPlanner(rows, [1], BUCKETS, 2048, seed=0, bucket_weights=[0, 1, 1])
+  with pytest.raises(ConfigError, match=r"the weighted bucket\(s\) \[128, 256\] hold no rows of "
+                                        r"this data; rows exist only in bucket\(s\) \[64\]"):
+    planner.step(0)

@@ -55,3 +55,14 @@ def test_prepare_source_counts_and_tokens(tmp_path):
   assert meta["n_docs"] == 2 and meta["skipped"] == {"malformed JSON": 1}
   prepared = PreparedSource.open(str(tmp_path / "out"), "s")
   assert prepared.slice(1, 0, int(prepared.lengths()[1])).tolist() == tok.encode("The river.", True, True)
+
+
+def test_a_byte_order_mark_is_not_text(tmp_path):
+  bom = "\ufeff".encode("utf-8")
+  jsonl, txt = tmp_path / "a.jsonl", tmp_path / "b.txt"
+  jsonl.write_bytes(bom + b'{"text": "first"}\n{"text": "second"}\n')
+  txt.write_bytes(bom + "第一篇\n第二篇\n".encode("utf-8"))
+  report = SkipReport()
+  assert list(read_documents(str(jsonl), report)) == ["first", "second"]
+  assert list(read_documents(str(txt), report)) == ["第一篇", "第二篇"]
+  assert report.total == 0

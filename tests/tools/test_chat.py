@@ -42,10 +42,13 @@ class Terminal:
     os.write(self.master, (line + "\n").encode())
 
 
+def _chat(checkpoint, max_new_tokens):
+  return Terminal([sys.executable, os.path.join(ROOT, "tools", "chat.py"), f"--checkpoint={checkpoint}",
+                   "--greedy", f"--max_new_tokens={max_new_tokens}", "--dtype=float32"])
+
+
 def test_two_turns_the_second_sees_the_first(lm_checkpoint):
-  term = Terminal([sys.executable, os.path.join(ROOT, "tools", "chat.py"),
-                   f"--checkpoint={lm_checkpoint}", "--greedy", "--max_new_tokens=16",
-                   "--dtype=float32"])
+  term = _chat(lm_checkpoint, 16)
   try:
     term.read_until(re.compile(r"Human: $"))
     turns, answers = ["什么是市盈率？", "它和市净率有什么不同？"], []
@@ -71,3 +74,27 @@ def test_two_turns_the_second_sees_the_first(lm_checkpoint):
   assert counts[1][0] == len(second)  # the first question and answer are in the second prompt
   assert counts[1][0] > counts[0][0] + counts[0][1]
   assert all(0 < new <= 16 for _, new in counts)
+
+
+def test_a_line_that_is_not_utf8_is_refused_and_the_chat_goes_on(lm_checkpoint):
+  term = _chat(lm_checkpoint, 8)
+  try:
+    term.read_until(re.compile(r"Human: $"))
+    term.buffer = b""
+    os.write(term.master, "什么是市盈率".encode("gbk") + b"\n")  # typed on a GBK terminal
+    term.read_until(re.compile(r"error: this line is not valid UTF-8.*the conversation is kept"),
+                    timeout=60)
+    term.read_until(re.compile(r"Human: $"))
+    # (readline keeps the GBK line's last byte as the start of a character: a next line that
+    # starts with a UTF-8 multibyte character would inherit it and be refused too.)
+    term.type("What is a P/E ratio?")
+    stats = term.read_until(STATS, timeout=60)
+    term.type("/exit")
+    assert term.proc.wait(timeout=60) == 0
+  finally:
+    if term.proc.poll() is None:
+      term.proc.kill()
+  assert "Traceback" not in term.buffer.decode("utf-8", "replace")
+  tok = load_tokenizer(os.path.join(lm_checkpoint, "tokenizer.model"))
+  first = ChatTemplate().encode_prompt(tok, [Message("user", "What is a P/E ratio?")])
+  assert int(stats.group(1)) == len(first)  # the refused line never entered the conversation

@@ -12,6 +12,7 @@ import torch
 from safetensors.numpy import save_file
 
 from tests.hf_helpers import make_hf_model
+from tests.train.train_helpers import with_file_size_limit
 from xy_jax.data.tokenizer import ChatTemplate, Message, load_tokenizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -32,6 +33,7 @@ def hf_dir(tmp_path_factory):
 
 def _one_line_error(proc):
   assert proc.returncode == 2, proc.stderr
+  assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
   last = proc.stderr.strip().splitlines()[-1]
   assert last.startswith("error: ")
   return last
@@ -141,3 +143,56 @@ def test_eval_ppl_matches_transformers(tmp_path, hf_dir):
     count += ids.shape[1] - 1
   assert int(got["tokens"]) == count
   assert float(got["perplexity"]) == pytest.approx(math.exp(nll / count), rel=1e-4)
+
+
+def test_import_truncated_safetensors_and_existing_out_checked_first(tmp_path, hf_dir):
+  bad = _copy(hf_dir, str(tmp_path / "bad"))
+  shard = os.path.join(bad, sorted(f for f in os.listdir(bad) if f.endswith(".safetensors"))[0])
+  with open(shard, "r+b") as f:
+    f.truncate(os.path.getsize(shard) // 2)
+  out = str(tmp_path / "out")
+  err = _one_line_error(run_tool("import_hf.py", "--hf", bad, "--out", out))
+  assert err.startswith(f"error: {shard}: unreadable safetensors file") and not os.path.exists(out)
+  os.makedirs(out)  # an existing --out is refused before a single tensor is read
+  err = _one_line_error(run_tool("import_hf.py", "--hf", bad, "--out", out))
+  assert "already exists" in err
+
+
+def test_export_without_a_tokenizer_writes_weights_and_warns(tmp_path, hf_dir):
+  src = _copy(hf_dir, str(tmp_path / "rm"))
+  os.remove(os.path.join(src, "tokenizer.model"))  # as reward models are often published
+  ckpt, out = str(tmp_path / "ckpt"), str(tmp_path / "out")
+  assert run_tool("import_hf.py", "--hf", src, "--out", ckpt).returncode == 0
+  proc = run_tool("export_hf.py", "--checkpoint", ckpt, "--out", out)
+  assert proc.returncode == 0, proc.stderr
+  assert "warning: no tokenizer.model for this model" in proc.stderr
+  files = set(os.listdir(out))
+  assert {"config.json", "model.safetensors.index.json"} <= files and "tokenizer.model" not in files
+
+  full = str(tmp_path / "full")
+  cmd = [sys.executable, os.path.join(ROOT, "tools", "export_hf.py"), "--checkpoint", ckpt, "--out", full]
+  proc = subprocess.run(with_file_size_limit(cmd, 100), capture_output=True, text=True, env=ENV,
+                        timeout=300)
+  err = _one_line_error(proc)
+  assert "safetensors: File too large" in err and not os.path.exists(full)
+  assert not [p for p in os.listdir(tmp_path) if "partial" in p]
+
+
+def test_eval_ppl_reads_a_directory(tmp_path, hf_dir):
+  d = tmp_path / "texts"
+  (d / "sub").mkdir(parents=True)
+  (d / "a.txt").write_text("市盈率是指股票价格与每股收益的比率。\n", encoding="utf-8")
+  (d / "sub" / "b.jsonl").write_text(json.dumps({"text": "The river flows east."}) + "\n")
+  proc = run_tool("eval_ppl.py", "--hf", hf_dir, "--text", str(d))
+  assert proc.returncode == 0, proc.stderr
+  assert "documents: 2 (skipped 0)" in proc.stdout
+
+
+def test_generate_refuses_a_prompt_that_is_not_utf8(hf_dir):
+  gbk = "什么是市盈率".encode("gbk")
+  proc = subprocess.run([sys.executable.encode(), os.path.join(ROOT, "tools", "generate.py").encode(),
+                         b"--hf", hf_dir.encode(), b"--prompt", gbk], capture_output=True, env=ENV,
+                        timeout=300)
+  proc.stderr = proc.stderr.decode("utf-8", "replace")
+  err = _one_line_error(proc)
+  assert "--prompt is not valid UTF-8" in err

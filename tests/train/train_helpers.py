@@ -56,3 +56,9 @@ def train_checkpoint(config, workdir, *overrides):
                         capture_output=True, text=True, env=env(), cwd=ROOT, timeout=900)
   assert proc.returncode == 0, proc.stderr[-3000:]
   return os.path.join(workdir, "checkpoints")
+
+
+def with_file_size_limit(cmd: list, kib: int) -> list:
+  """`cmd` run with writes past `kib` KiB per file failing (EFBIG), as on a full disk: the shell's
+  ulimit, not a preexec_fn, so the parent (which has JAX's threads) never forks."""
+  return ["bash", "-c", f'ulimit -f {kib} && exec "$@"', "bash", *cmd]

@@ -24,7 +24,7 @@ from xy_jax import checkpoint
 from xy_jax.convert import hf_config, hf_weights
 from xy_jax.convert.hf_config import ConversionError
 from xy_jax.data.tokenizer import ChatTemplate, Tokenizer
-from xy_jax.io_utils import atomic_output_dir
+from xy_jax.io_utils import atomic_output_dir, check_output
 from xy_jax.models.factory import MODEL_CLASSES, abstract_model, param_paths, state_shardings
 from xy_jax.models.model_config import ModelConfig
 from xy_jax.sharding import LogicalSharding
@@ -115,6 +115,7 @@ def import_hf(hf_dir: str, out: str, sharding: LogicalSharding, param_dtype: str
 
   `LlamaForCausalLM` imports as a causal LM, `LlamaForSequenceClassification` as a reward model.
   """
+  check_output(out, overwrite)  # before reading a single tensor
   tok_file = os.path.join(hf_dir, checkpoint.TOKENIZER_FILE)
   kind = hf_config.model_kind(os.path.join(hf_dir, "config.json"))
   cfg, model = load_hf(hf_dir, sharding, kind, param_dtype, allow_torch_bin, log)
@@ -141,10 +142,13 @@ def export_hf(model: nnx.Module, cfg: ModelConfig, out: str, kind: str = "causal
   np_dtype = jnp.dtype(dtype)
   flat = {k: v[...] for k, v in param_paths(nnx.state(model)).items()}
   rules = hf_weights.tensor_rules({k: v.shape for k, v in flat.items()})
-  if tokenizer_file is None or not os.path.isfile(tokenizer_file):
-    raise ConversionError(f"{tokenizer_file or '(none)'}: tokenizer.model not found; pass --tokenizer")
-  tok = Tokenizer(tokenizer_file)
-  if tok.vocab_size > cfg.vocab_size:
+  if tokenizer_file is not None and not os.path.isfile(tokenizer_file):
+    raise ConversionError(f"{tokenizer_file}: tokenizer.model not found")
+  tok = Tokenizer(tokenizer_file) if tokenizer_file else None
+  if tok is None:
+    log("warning: no tokenizer.model for this model (pass --tokenizer); writing weights and "
+        "config only, no tokenizer files")
+  elif tok.vocab_size > cfg.vocab_size:
     raise ConversionError(f"{tokenizer_file}: {tok.vocab_size} pieces but the model has "
                           f"vocab_size={cfg.vocab_size}")
 
@@ -173,22 +177,32 @@ def export_hf(model: nnx.Module, cfg: ModelConfig, out: str, kind: str = "causal
       f.write(hf_weights.index_json(weight_map, total))
     hf_config.write_json(os.path.join(tmp, "config.json"), hf_config.model_config_to_hf(cfg, kind, dtype))
     hf_config.write_json(os.path.join(tmp, "generation_config.json"), hf_config.generation_config(cfg))
-    shutil.copyfile(tokenizer_file, os.path.join(tmp, "tokenizer.model"))
-    pieces = {i: tok.piece(i) for i in {cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id, 0}}
-    add_prefix = tok.sp.encode_as_pieces("a")[0].startswith("\u2581")
-    hf_config.write_json(os.path.join(tmp, "tokenizer_config.json"),
-                         hf_config.tokenizer_config(cfg, template, pieces, add_prefix))
-    hf_config.write_json(os.path.join(tmp, "special_tokens_map.json"), {
-        "bos_token": pieces[cfg.bos_token_id], "eos_token": pieces[cfg.eos_token_id],
-        "pad_token": pieces[cfg.pad_token_id], "unk_token": pieces[0]})
+    if tok is not None:
+      _write_tokenizer(tmp, tok, cfg, template)
   log(f"wrote {out}: {len(shards)} shard(s), {total / 2**20:.1f} MiB")
+
+
+def _write_tokenizer(directory: str, tok: Tokenizer, cfg: ModelConfig, template: ChatTemplate) -> None:
+  """tokenizer.model plus the transformers files that describe it (with the chat template)."""
+  shutil.copyfile(tok.model_file, os.path.join(directory, "tokenizer.model"))
+  pieces = {i: tok.piece(i) for i in {cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id, 0}}
+  add_prefix = tok.sp.encode_as_pieces("a")[0].startswith("\u2581")
+  hf_config.write_json(os.path.join(directory, "tokenizer_config.json"),
+                       hf_config.tokenizer_config(cfg, template, pieces, add_prefix))
+  hf_config.write_json(os.path.join(directory, "special_tokens_map.json"), {
+      "bos_token": pieces[cfg.bos_token_id], "eos_token": pieces[cfg.eos_token_id],
+      "pad_token": pieces[cfg.pad_token_id], "unk_token": pieces[0]})
 
 
 def _write_shards(tmp: str, entries, max_shard_bytes: int, writer: bool):
   for i, shard in enumerate(hf_weights.iter_shards(entries, max_shard_bytes)):
     fname = f"shard-{i:05d}.safetensors"
     if writer:
-      save_file(shard, os.path.join(tmp, fname), metadata={"format": "pt"})
+      path = os.path.join(tmp, fname)
+      try:
+        save_file(shard, path, metadata={"format": "pt"})
+      except Exception as e:  # safetensors reports I/O errors (disk full) as its own type
+        raise ConversionError(f"{path}: {str(e).split('I/O error: ')[-1]}") from None
     yield fname, list(shard), sum(t.nbytes for t in shard.values())
 
 

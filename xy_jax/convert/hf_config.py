@@ -13,13 +13,33 @@ from xy_jax.models.model_config import ConfigError, ModelConfig
 GENERATION_DEFAULTS = {"do_sample": True, "temperature": 0.7, "top_p": 0.95, "max_new_tokens": 256}
 
 ARCHITECTURES = {"causal_lm": "LlamaForCausalLM", "reward": "LlamaForSequenceClassification"}
+# Mistral's classes are LLaMA's decoder (a sliding window, when set, is refused by the config check).
+MODEL_TYPES = ("llama", "mistral")
+
+# config.json fields that switch on what the decoder does not implement: field -> test that the
+# value leaves the LLaMA math unchanged. Anything else LLaMA-specific is read by name below.
+_NEUTRAL = {
+    "attention_bias": lambda v, raw: not v,
+    "mlp_bias": lambda v, raw: not v,
+    "tie_word_embeddings": lambda v, raw: not v,
+    "hidden_act": lambda v, raw: v in (None, "silu"),
+    "use_sliding_window": lambda v, raw: not v,
+    "sliding_window": lambda v, raw: v is None or v >= raw.get("max_position_embeddings", 2048),
+    "layer_types": lambda v, raw: not v or all(t == "full_attention" for t in v),
+    "no_rope_layers": lambda v, raw: not v or all(v),
+    "attention_chunk_size": lambda v, raw: v is None,
+    "attn_logit_softcapping": lambda v, raw: v is None,
+    "final_logit_softcapping": lambda v, raw: v is None,
+    "qk_norm": lambda v, raw: not v,
+    "use_qk_norm": lambda v, raw: not v,
+}
 
 
 def model_kind(path: str) -> str:
   """causal_lm or reward, from config.json's `architectures`."""
   archs = read_json(path).get("architectures") or ["LlamaForCausalLM"]
   for kind, arch in ARCHITECTURES.items():
-    if arch in archs:
+    if arch in archs or arch.replace("Llama", "Mistral") in archs:
       return kind
   raise ConversionError(f"{path}: architectures={archs}; expected LlamaForCausalLM or "
                         f"LlamaForSequenceClassification")
@@ -64,18 +84,18 @@ def _rope_from_hf(raw: dict[str, Any]) -> tuple[float, dict[str, Any] | None]:
 def model_config_from_hf(path: str, **overrides) -> ModelConfig:
   raw = read_json(path)
   model_type = raw.get("model_type", "llama")
-  if model_type not in ("llama", "mistral"):
-    raise ConversionError(f"{path}: model_type={model_type!r}; only LLaMA-style decoders convert")
+  if model_type not in MODEL_TYPES:
+    raise ConversionError(f"{path}: model_type={model_type!r}; only LLaMA-style decoders convert "
+                          f"({', '.join(MODEL_TYPES)})")
   required = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
               "num_attention_heads")
   for key in required:
     if key not in raw:
       raise ConversionError(f"{path}: missing field {key!r}")
-  for flag in ("attention_bias", "mlp_bias", "tie_word_embeddings"):
-    if raw.get(flag):
-      raise ConversionError(f"{path}: {flag}=true is not supported (XuanYuan models have none)")
-  if raw.get("hidden_act", "silu") != "silu":
-    raise ConversionError(f"{path}: hidden_act={raw['hidden_act']!r}; only silu (SwiGLU) is supported")
+  for key, neutral in _NEUTRAL.items():
+    if key in raw and not neutral(raw[key], raw):
+      raise ConversionError(f"{path}: {key}={json.dumps(raw[key])} is not implemented by the xy_jax "
+                            f"LLaMA decoder; this model cannot be converted exactly")
   theta, scaling = _rope_from_hf(raw)
 
   def token_id(key, default):

@@ -103,10 +103,9 @@ class HFWeightFiles:
     for shard in sorted(set(self.where.values()) if self.where else [single_path]):
       if not os.path.isfile(shard):
         raise ConversionError(f"{shard}: missing shard (listed in {self.INDEX})")
-    if self.where is None:
-      with safe_open(single_path, "numpy") as f:
-        self.where = {k: single_path for k in f.keys()}
     self._open: dict[str, object] = {}
+    if self.where is None:
+      self.where = {k: single_path for k in self._file(single_path).keys()}
 
   def _file(self, path: str):
     if path not in self._open:
@@ -126,7 +125,10 @@ class HFWeightFiles:
     return tuple(f.get_slice(name).get_shape())
 
   def get(self, name: str) -> np.ndarray:
-    return self._file(self.where[name]).get_tensor(name)
+    try:
+      return self._file(self.where[name]).get_tensor(name)
+    except Exception as e:  # safetensors' own error types for damaged data
+      raise ConversionError(f"{self.where[name]}: tensor {name} unreadable ({e})") from None
 
   def check(self, rules: list[TensorRule]) -> list[str]:
     """Every expected tensor present with the right shape. Returns the names nothing uses."""

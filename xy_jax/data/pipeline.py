@@ -25,6 +25,7 @@ import numpy as np
 
 from xy_jax.data.buckets import PackedRows, build_row, pack
 from xy_jax.data.prepared import PreparedSource
+from xy_jax.models.model_config import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +111,11 @@ class EpochPlanner:
     avail = np.asarray([len(per_bucket[b]) > 0 for b in self.buckets])
     p = self.bucket_weights * avail
     if p.sum() == 0:
-      return []
+      weighted = [b for b, w in zip(self.buckets, self.bucket_weights) if w > 0]
+      filled = [b for b, a in zip(self.buckets, avail) if a]
+      raise ConfigError(f"data.bucket_weights={tuple(self.bucket_weights.tolist())}: the weighted "
+                        f"bucket(s) {weighted} hold no rows of this data; rows exist only in "
+                        f"bucket(s) {filled}")
     draws = rng.choice(len(self.buckets), size=len(batches), p=p / p.sum())
     seen = {b: 0 for b in self.buckets}
     plan = []
@@ -126,7 +131,8 @@ class EpochPlanner:
       if e == len(self._epoch_lengths):
         n = len(self.epoch(e))
         if n == 0:
-          raise ValueError("the data is too small for one batch: lower data.tokens_per_step")
+          raise ConfigError("data.sources: the data is too small for one batch; lower "
+                            "data.tokens_per_step or add data")
         self._epoch_lengths.append(n)
       if i < start + self._epoch_lengths[e]:
         return self.epoch(e)[i - start]

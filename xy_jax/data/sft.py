@@ -14,15 +14,13 @@ unknown role, turns out of order) is counted and reported as `file:line: reason`
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Iterator, Sequence
 
-import numpy as np
-
-from xy_jax.data.prepared import file_digest
+from xy_jax.data.prepared import PreparedWriter, fingerprint
 from xy_jax.data.sources import SkipReport, expand_paths, read_jsonl
 from xy_jax.data.tokenizer import ChatTemplate, Message, Tokenizer
+from xy_jax.io_utils import atomic_output_dir
 
 ROLES = {"human": "user", "user": "user", "assistant": "assistant", "gpt": "assistant",
          "system": "system"}
@@ -125,35 +123,26 @@ def read_conversations(path: str, report: SkipReport) -> Iterator[list[Message]]
       report.skip(where, str(e))
 
 
+def sft_settings(template: ChatTemplate, max_len: int, policy: str) -> dict:
+  """What besides the inputs and tokenizer shapes a prepared SFT source (see `stale_reason`)."""
+  return {"format": "sft", "system": template.system, "max_len": max_len, "truncation_policy": policy}
+
+
 def prepare_sft_source(name: str, patterns: Sequence[str] | str, out_root: str, tok: Tokenizer,
                        template: ChatTemplate, max_len: int, policy: str = "drop_rounds") -> dict:
   """Tokenize conversations into the prepared layout plus `targets.bin` (uint8 answer mask)."""
   files = expand_paths(patterns, f"data.sources.{name}.paths")
-  out = os.path.join(out_root, name)
-  os.makedirs(out, exist_ok=True)
-  dtype = np.uint16 if tok.vocab_size < 2**16 else np.uint32
+  inputs = fingerprint(files)
   report = SkipReport()
   truncations: dict[str, int] = {}
-  lengths = []
-  with open(os.path.join(out, "tokens.bin"), "wb") as ft, open(os.path.join(out, "targets.bin"), "wb") as fm:
+  with atomic_output_dir(os.path.join(out_root, name), overwrite=True) as tmp:
+    writer = PreparedWriter(tmp, tok.vocab_size, with_targets=True)
     for path in files:
       for messages in read_conversations(path, report):
         enc, what = truncate(encode_conversation(tok, template, messages), max_len, policy)
         if what:
           truncations[what] = truncations.get(what, 0) + 1
-        if enc is None:
-          continue
-        ft.write(np.asarray(enc.ids, dtype).tobytes())
-        fm.write(np.asarray(enc.targets, np.uint8).tobytes())
-        lengths.append(len(enc.ids))
-  offsets = np.zeros(len(lengths) + 1, np.int64)
-  np.cumsum(lengths, out=offsets[1:])
-  np.save(os.path.join(out, "offsets.npy"), offsets)
-  meta = {"name": name, "format": "sft", "dtype": np.dtype(dtype).name, "n_docs": len(lengths),
-          "n_tokens": int(offsets[-1]), "vocab_size": tok.vocab_size,
-          "tokenizer": file_digest(tok.model_file), "files": files, "skipped": dict(report.counts),
-          "skipped_examples": report.examples, "truncation": truncations, "max_len": max_len,
-          "system": template.system}
-  with open(os.path.join(out, "meta.json"), "w") as f:
-    json.dump(meta, f, ensure_ascii=False, indent=2)
-  return meta
+        if enc is not None:
+          writer.add(enc.ids, enc.targets)
+    return writer.finish(name, tok, inputs, report, truncation=truncations,
+                         **sft_settings(template, max_len, policy))

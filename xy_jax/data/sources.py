@@ -70,7 +70,7 @@ def expand_paths(patterns: Sequence[str] | str, field: str) -> list[str]:
 
 def read_lines(path: str, report: SkipReport) -> Iterator[tuple[str, str]]:
   """(`file:line`, text) for every line, streamed; an unreadable file or line and invalid UTF-8
-  are reported and skipped."""
+  are reported and skipped; a UTF-8 byte-order mark at the start of the file is dropped."""
   try:
     f = open(path, "rb")
   except OSError as e:
@@ -88,9 +88,11 @@ def read_lines(path: str, report: SkipReport) -> Iterator[tuple[str, str]]:
         return
       lineno += 1
       try:
-        yield f"{path}:{lineno}", raw.decode("utf-8")
+        text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")  # a byte-order mark is no text
       except UnicodeDecodeError:
         report.skip(f"{path}:{lineno}", "invalid UTF-8")
+        continue
+      yield f"{path}:{lineno}", text
 
 
 def read_jsonl(path: str, report: SkipReport) -> Iterator[tuple[str, object]]:

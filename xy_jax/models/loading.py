@@ -23,37 +23,52 @@ class LoadedModel:
   kind: str
   tokenizer_file: str | None
   meta: dict[str, Any]
+  step: int | None = None  # the checkpoint step it came from
 
 
 def load_checkpoint(path: str, sharding: LogicalSharding, step: int | None = None,
-                    part: str | None = None, **overrides) -> LoadedModel:
-  """A checkpoint's model. PPO checkpoints hold two: `part` picks "actor" (default) or "critic"."""
-  meta = checkpoint.load_meta(path, step)
+                    part: str | None = None, log: Callable[[str], None] = checkpoint._stderr,
+                    **overrides) -> LoadedModel:
+  """A checkpoint's model: `step`, or the newest readable step (a damaged newer one is reported
+  and skipped). PPO checkpoints hold two: `part` picks "actor" (default) or "critic"."""
+  step, (meta, model) = checkpoint.newest_readable(
+      path, lambda s: _restore(path, sharding, s, **overrides), step, log)
   cfg = checkpoint.model_config_from_meta(meta, path).replace(**overrides)
   kind = meta.get("kind", "causal_lm")
-  if kind == "ppo":
-    from xy_jax.rl.ppo import ActorCritic
-    critic_cfg = ModelConfig.from_dict(meta["stage_meta"]["critic_model"], field=f"{path}:critic").replace(
-        **overrides)
-    cls = lambda c, rngs, sharding: ActorCritic(cfg, critic_cfg, rngs, sharding)  # noqa: E731
-  elif kind in MODEL_CLASSES:
-    if part is not None:
-      raise ConfigError(f"--part={part}: {path} holds one {kind} model, not a PPO actor/critic pair")
-    cls = MODEL_CLASSES[kind]
-  else:
-    raise checkpoint.CheckpointError(f"{path}: unknown model kind {kind!r} in meta")
-  graphdef, abs_state = abstract_model(cls, cfg, sharding)
-  target = checkpoint.abstract_pure_params(abs_state, state_shardings(abs_state, sharding))
-  params = checkpoint.restore_params(path, target, step)
-  nnx.replace_by_pure_dict(abs_state, params)
-  model = nnx.merge(graphdef, abs_state)
   if kind == "ppo":
     part = part or "actor"
     if part not in ("actor", "critic"):
       raise ConfigError(f"--part={part!r}: a PPO checkpoint holds 'actor' and 'critic'")
     model, kind = getattr(model, part), ("causal_lm" if part == "actor" else "reward")
-    cfg = cfg if part == "actor" else critic_cfg
-  return LoadedModel(cfg, model, kind, checkpoint.tokenizer_path(path), meta)
+    if part == "critic":
+      cfg = _critic_config(meta, path, overrides)
+  elif part is not None:
+    raise ConfigError(f"--part={part}: {path} holds one {kind} model, not a PPO actor/critic pair")
+  return LoadedModel(cfg, model, kind, checkpoint.tokenizer_path(path), meta, step)
+
+
+def _critic_config(meta: dict, path: str, overrides: dict) -> ModelConfig:
+  return ModelConfig.from_dict(meta["stage_meta"]["critic_model"], field=f"{path}:critic").replace(
+      **overrides)
+
+
+def _restore(path: str, sharding: LogicalSharding, step: int, **overrides) -> tuple[dict, nnx.Module]:
+  """(meta, model) of one step; CheckpointError when it cannot be read."""
+  meta = checkpoint.load_meta(path, step)
+  cfg = checkpoint.model_config_from_meta(meta, path).replace(**overrides)
+  kind = meta.get("kind", "causal_lm")
+  if kind == "ppo":
+    from xy_jax.rl.ppo import ActorCritic
+    critic_cfg = _critic_config(meta, path, overrides)
+    cls = lambda c, rngs, sharding: ActorCritic(cfg, critic_cfg, rngs, sharding)  # noqa: E731
+  elif kind in MODEL_CLASSES:
+    cls = MODEL_CLASSES[kind]
+  else:
+    raise ConfigError(f"{path}/{step}: unknown model kind {kind!r} in meta")
+  graphdef, abs_state = abstract_model(cls, cfg, sharding)
+  target = checkpoint.abstract_pure_params(abs_state, state_shardings(abs_state, sharding))
+  nnx.replace_by_pure_dict(abs_state, checkpoint.restore_params(path, target, step))
+  return meta, nnx.merge(graphdef, abs_state)
 
 
 def load_model(*, hf: str | None, ckpt: str | None, sharding: LogicalSharding,
@@ -63,7 +78,7 @@ def load_model(*, hf: str | None, ckpt: str | None, sharding: LogicalSharding,
   if bool(hf) == bool(ckpt):
     raise ConfigError("pass exactly one of --hf DIR or --checkpoint CKPT")
   if ckpt:
-    return load_checkpoint(ckpt, sharding, **overrides)
+    return load_checkpoint(ckpt, sharding, log=log, **overrides)
   param_dtype = overrides.pop("param_dtype", "float32")
   kind = model_kind(os.path.join(hf, "config.json")) if os.path.isdir(hf) else "causal_lm"
   cfg, model = load_hf(hf, sharding, kind, param_dtype, allow_torch_bin, log, **overrides)

@@ -2,15 +2,19 @@
 
 Multi-host: on TPU pods and SLURM the processes find each other automatically; elsewhere pass
 `--coordinator_address host:port --num_processes N --process_id I` to every process.
+
+Exit codes: 0 done (or stopped by SIGTERM with a checkpoint: rerun to resume), 2 a bad config or
+input (one line on stderr), 3 training cannot go on (non-finite losses), 130 stopped by Ctrl-C
+(with a checkpoint, unless a second Ctrl-C aborted).
 """
 
-import os
+import signal
 import sys
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
-from xy_jax import distributed
+from xy_jax import cli, distributed
 
 config_flags.DEFINE_config_file("config", None, "experiment config file (configs/*.py)",
                                 lock_config=True)
@@ -25,34 +29,31 @@ flags.mark_flag_as_required("config")
 FLAGS = flags.FLAGS
 
 
-def _log(msg: str) -> None:
-  print(msg, file=sys.stderr, flush=True)
-
-
 def main(argv):
   del argv
+  from xy_jax.train.interrupts import Interrupts
+  interrupts = Interrupts()  # first: Ctrl-C from here on stops cleanly, twice aborts at once
   logging.set_verbosity(logging.WARNING)
   import jax
   if FLAGS.cpu_devices:
     jax.config.update("jax_num_cpu_devices", FLAGS.cpu_devices)
   distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id,
                          FLAGS.distributed, FLAGS.cpu_collectives)
-  from xy_jax.cli import USER_ERRORS
   from xy_jax.train.loop import TrainingError, run
-  log = _log if jax.process_index() == 0 else (lambda *_: None)
+  log = cli.log if jax.process_index() == 0 else (lambda *_: None)
   try:
-    result = run(FLAGS.config, FLAGS.workdir, log=log)
-  except USER_ERRORS as e:
-    if os.environ.get("XY_JAX_TRACEBACK"):
-      raise
-    print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
-    sys.exit(2)
+    result = run(FLAGS.config, FLAGS.workdir, log=log, interrupts=interrupts)
   except TrainingError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(3)
-  log(f"done: {result.steps_done} steps, last loss {result.last_loss}"
-      + (" (stopped by signal, resume with the same command)" if result.stopped_by_signal else ""))
+  if result.stopped_by_signal:
+    log(f"stopped by {signal.Signals(result.stopped_by_signal).name} after step {result.steps_done}; "
+        "rerun the same command to resume")
+    if result.stopped_by_signal == signal.SIGINT:
+      sys.exit(130)
+    return
+  log(f"done: {result.steps_done} steps, last loss {result.last_loss}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

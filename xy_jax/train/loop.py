@@ -2,7 +2,8 @@
 
 Every stage (pretraining, SFT, reward modelling) supplies a `Stage`; the loop owns everything
 else: sharded state creation or exact resume, the jitted step with donated state, per-step
-metrics, periodic eval, checkpoints (async; SIGTERM saves and exits 0), and the non-finite guard.
+metrics, periodic eval, checkpoints (async; SIGTERM and Ctrl-C save at the next step boundary), the
+non-finite guard, and one run per workdir (a lock).
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ import numpy as np
 from jax.experimental import multihost_utils
 from ml_collections import ConfigDict
 
-from xy_jax import checkpoint
+from xy_jax import checkpoint, distributed
 from xy_jax.data.pipeline import train_iterator
+from xy_jax.models.model_config import ConfigError
+from xy_jax.train.interrupts import Interrupts
 from xy_jax.train.metrics import MetricsWriter, Progress
 from xy_jax.train.setup import setup
 from xy_jax.train.state import TrainState
+from xy_jax.train.workdir import WorkdirLock, truncate_metrics
 
 
 class TrainingError(RuntimeError):
@@ -34,56 +38,81 @@ class TrainingError(RuntimeError):
 class RunResult:
   steps_done: int
   last_loss: float | None
-  stopped_by_signal: bool
+  stopped_by_signal: int | None  # the signal number when a signal ended the run early
 
 
-class _Preemption:
-  """SIGTERM/SIGINT set a flag; the loop saves at the next step boundary and exits cleanly."""
-
-  def __init__(self):
-    self.requested = False
-    self._old = {s: signal.signal(s, self._handle) for s in (signal.SIGTERM,)}
-
-  def _handle(self, signum, frame):
-    del frame
-    self.requested = True
-
-  def agreed(self) -> bool:
-    if jax.process_count() == 1:
-      return self.requested
-    flags = multihost_utils.process_allgather(np.asarray(self.requested))
-    return bool(np.any(flags))
-
-  def restore(self):
-    for s, h in self._old.items():
-      signal.signal(s, h)
+def data_plan(cfg: ConfigDict) -> dict:
+  """The config fields that decide which batch comes at which step (recorded in checkpoints)."""
+  d = cfg.data
+  plan = {"seed": cfg.seed, "tokens_per_step": d.tokens_per_step, "buckets": list(d.buckets),
+          "bucket_weights": None if d.bucket_weights is None else list(d.bucket_weights),
+          "eval_fraction": d.eval_fraction,
+          "sources": {n: [s.get("format", "text"), float(s.get("weight", 1.0)), list(s.paths)]
+                      for n, s in d.sources.items()}}
+  if cfg.stage == "ppo":
+    plan["prompts_per_step"] = cfg.ppo.prompts_per_step
+  return plan
 
 
-def run(cfg: ConfigDict, workdir: str, log=print) -> RunResult:
-  is_main = jax.process_index() == 0
+def _plan_changes(old: dict | None, new: dict | None) -> list[str]:
+  """'field: old -> new' for each data-plan field that differs."""
+  if old is None or new is None:
+    return []
+  return [f"{k}: {old.get(k)} -> {new.get(k)}" for k in sorted(set(old) | set(new))
+          if old.get(k) != new.get(k)]
+
+
+def run(cfg: ConfigDict, workdir: str, log=print, interrupts: Interrupts | None = None) -> RunResult:
+  """Train `cfg` in `workdir`. `interrupts`: the caller's (a command line keeps one for its whole
+  life); by default the run installs its own for its duration."""
   os.makedirs(workdir, exist_ok=True)
+  own = interrupts is None
+  interrupts = Interrupts() if own else interrupts
+  lock = WorkdirLock(workdir, log)
+  try:
+    distributed.on_process_zero(lock.acquire, f"lock {workdir}")
+    return _run(cfg, workdir, log, interrupts)
+  finally:
+    lock.release()
+    if own:
+      interrupts.restore()
+
+
+def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResult:
+  is_main = jax.process_index() == 0
   rs = setup(cfg, log)
   stage, tok = rs.stage, rs.tokenizer
+  if interrupts.agreed():
+    log("stopped by a signal during setup; nothing was trained or saved")
+    return RunResult(0, None, interrupts.signum)
 
   # --- restore or create -----------------------------------------------------------------------
   ckpt = checkpoint.TrainCheckpointer(os.path.join(workdir, "checkpoints"), cfg.train.keep_checkpoints,
                                       cfg.train.keep_best, cfg.train.async_checkpointing, log)
   train_item = lambda s: {"opt_state": s.opt_state, "step": s.step,  # noqa: E731
                           "bad_streak": s.bad_streak, "bad_total": s.bad_total, "extra": s.extra}
-  restored = ckpt.restore_latest(rs.abstract_state.params, train_item(rs.abstract_state))
+  restored = ckpt.restore_latest(rs.abstract_state.params, train_item(rs.abstract_state),
+                                 rs.model_cfg.to_dict())
   data_state = None
   if restored is not None:
     start, params, train, data_state, meta = restored
     state = TrainState(train["step"], params, train["opt_state"], train["bad_streak"],
                        train["bad_total"], train["extra"])
     log(f"resumed from {ckpt.directory}/{start}")
-    old_mix = meta.get("stage_meta", {}).get("mixture")
-    new_mix = stage.meta.get("mixture")
-    if old_mix is not None and new_mix is not None and old_mix != new_mix:
-      log(f"mixture weights changed at step {start}: {old_mix} -> {new_mix}")
+    if cfg.train.steps < start:
+      raise ConfigError(f"train.steps={cfg.train.steps} is below step {start} of {ckpt.directory}; "
+                        f"raise train.steps to train on, or use a new workdir")
+    changes = _plan_changes(meta.get("data_plan"), data_plan(cfg))
+    if changes:
+      log(f"data plan changed at step {start} ({'; '.join(changes)}): continuing with batch "
+          f"{start} of the new plan")
   else:
     start = 0
     state = rs.init_state(log)
+  if is_main:
+    dropped = truncate_metrics(workdir, start)
+    if dropped:
+      log(f"metrics.jsonl: dropped {dropped} record(s) past step {start}, written after that checkpoint")
 
   def evaluate() -> dict[str, float]:
     """Per eval set: the stage's metrics from summed step outputs; `eval_loss` over all sets."""
@@ -104,7 +133,8 @@ def run(cfg: ConfigDict, workdir: str, log=print) -> RunResult:
     return out
 
   meta = {"model": rs.model_cfg.to_dict(), "kind": stage.kind, "stage": stage.name,
-          "stage_meta": stage.meta, "config": json.loads(cfg.to_json_best_effort())}
+          "stage_meta": stage.meta, "data_plan": data_plan(cfg),
+          "config": json.loads(cfg.to_json_best_effort())}
   if is_main and tok.model_file:
 
     os.makedirs(ckpt.directory, exist_ok=True)
@@ -114,11 +144,10 @@ def run(cfg: ConfigDict, workdir: str, log=print) -> RunResult:
   iterator = train_iterator(stage.train_source, cfg.data.prefetch)
   if data_state is not None:
     iterator.set_state(data_state)
-  writer = MetricsWriter(workdir, enabled=is_main)
+  writer = MetricsWriter(workdir, enabled=is_main, purge_step=start + 1)
   progress = Progress(cfg.train.steps, start, enabled=is_main)
-  preempt = _Preemption()
   pending: list[tuple[int, int, int, dict]] = []  # (step, bucket, tokens processed, device metrics)
-  window_start, last_loss, stopped = time.time(), None, False
+  window_start, last_loss, stopped = time.time(), None, None
   peak = cfg.train.peak_flops_per_device * jax.device_count()
 
   def flush_metrics():
@@ -183,18 +212,19 @@ def run(cfg: ConfigDict, workdir: str, log=print) -> RunResult:
         progress.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in eval_metrics.items()))
       if step % cfg.train.checkpoint_every == 0 or last:
         save(step, {"eval_loss": eval_metrics["eval_loss"]} if eval_metrics else None)
-      if preempt.agreed() and not last:
+      if interrupts.agreed() and not last:
         flush_metrics()
         save(step, force=True)
         ckpt.wait()
-        progress.write(f"preemption signal: saved step {step} to {ckpt.directory}; exiting")
-        stopped = True
+        progress.write(f"stopping on a signal: saved step {step} to {ckpt.directory}")
+        stopped = interrupts.signum or signal.SIGTERM
         break
   finally:
-    ckpt.wait()
-    ckpt.close()
-    progress.close()
-    writer.close()
-    preempt.restore()
-    iterator.close()
+    try:
+      ckpt.wait()
+    finally:
+      ckpt.close()
+      progress.close()
+      writer.close()
+      iterator.close()
   return RunResult(step, last_loss, stopped)

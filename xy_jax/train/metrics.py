@@ -23,14 +23,18 @@ def _plain(v: Any):
 
 
 class MetricsWriter:
-  """Only process 0 writes; other processes keep the same API and write nothing."""
+  """Only process 0 writes; other processes keep the same API and write nothing.
 
-  def __init__(self, workdir: str, enabled: bool = True):
+  `purge_step`: TensorBoard hides events at or after this step left by an earlier, interrupted
+  run (a resume passes the restored step + 1, so steps are never shown twice).
+  """
+
+  def __init__(self, workdir: str, enabled: bool = True, purge_step: int | None = None):
     self.enabled = enabled
     if enabled:
       os.makedirs(workdir, exist_ok=True)
       self.jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a", encoding="utf-8")
-      self.tb = SummaryWriter(os.path.join(workdir, "tb"))
+      self.tb = SummaryWriter(os.path.join(workdir, "tb"), purge_step=purge_step)
 
   def write(self, step: int, metrics: dict[str, Any]) -> None:
     if not self.enabled:

@@ -7,16 +7,16 @@ weights set each side's share of tokens, and their losses are reported separatel
 
 from __future__ import annotations
 
-import os
-
 import jax
 import jax.numpy as jnp
 from ml_collections import ConfigDict
 
+from xy_jax import distributed
 from xy_jax.data.buckets import bucket_table
 from xy_jax.data.pipeline import EpochPlanner, SourceRows, StepBatches, eval_batches
-from xy_jax.data.prepared import PreparedSource, file_digest, prepare_source
-from xy_jax.data.sft import prepare_sft_source
+from xy_jax.data.prepared import PreparedSource, file_digest, prepare_source, stale_reason
+from xy_jax.data.sft import prepare_sft_source, sft_settings
+from xy_jax.data.sources import expand_paths
 from xy_jax.data.tokenizer import ChatTemplate, Tokenizer
 from xy_jax.models.llama import CausalLM
 from xy_jax.models.model_config import ConfigError, ModelConfig
@@ -52,6 +52,12 @@ def split_losses(m: dict) -> dict:
   return out
 
 
+def _source_settings(cfg: ConfigDict, name: str) -> dict:
+  if cfg.data.sources[name].get("format", "text") == "sft":
+    return sft_settings(ChatTemplate(system=cfg.sft.system), max(cfg.data.buckets), cfg.sft.truncation)
+  return {"format": "text"}
+
+
 def prepare_configured_source(cfg: ConfigDict, name: str, tok: Tokenizer) -> dict:
   """Tokenize one configured source into `data.prepared_dir` (plain text or SFT conversations)."""
   src = cfg.data.sources[name]
@@ -63,34 +69,30 @@ def prepare_configured_source(cfg: ConfigDict, name: str, tok: Tokenizer) -> dic
 
 
 def open_sources(cfg: ConfigDict, tok: Tokenizer, log) -> list[PreparedSource]:
-  """Prepared sources; tokenizes missing ones first when `data.auto_prepare` (process 0 writes)."""
+  """Prepared sources, checked against their input files, tokenizer and settings. A missing or
+  stale one is (re-)tokenized when `data.auto_prepare` (process 0 writes), else refused."""
   d = cfg.data
   digest = file_digest(tok.model_file)
   out = []
   for name, src in d.sources.items():
-    meta_path = os.path.join(d.prepared_dir, name, "meta.json")
-    if not os.path.isfile(meta_path):
-      if not d.auto_prepare:
-        raise ConfigError(f"data.sources.{name}: {meta_path} not found; run "
-                          f"`python tools/prepare_data.py --config ...` or set data.auto_prepare=True")
-      if jax.process_index() == 0:
+
+    def check_or_prepare(name=name, src=src):
+      files = expand_paths(list(src.paths), f"data.sources.{name}.paths")
+      reason = stale_reason(d.prepared_dir, name, files, digest, _source_settings(cfg, name))
+      if reason and not d.auto_prepare:
+        raise ConfigError(f"data.sources.{name}: {reason}; run `python tools/prepare_data.py "
+                          f"--config ...` or set data.auto_prepare=True")
+      if reason:
+        log(f"data.sources.{name}: {reason}; preparing it")
         meta = prepare_configured_source(cfg, name, tok)
         log(f"prepared source {name}: {meta['n_docs']} docs, {meta['n_tokens']} tokens; "
             f"skipped {sum(meta['skipped'].values())}"
             + (f"; truncation {meta['truncation']}" if meta.get("truncation") else ""))
         for example in meta["skipped_examples"]:
           log(f"  skipped {example}")
-      if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-        multihost_utils.sync_global_devices(f"prepare {name}")
-    source = PreparedSource.open(d.prepared_dir, name)
-    if (source.targets is not None) != (src.get("format", "text") == "sft"):
-      raise ConfigError(f"data.sources.{name}.format: {d.prepared_dir}/{name} was prepared as "
-                        f"{source.meta.get('format', 'text')}; delete it and prepare again")
-    if source.meta["tokenizer"] != digest:
-      raise ConfigError(f"data.sources.{name}: {d.prepared_dir}/{name} was tokenized with another "
-                        f"tokenizer; delete it and prepare again")
-    out.append(source)
+
+    distributed.on_process_zero(check_or_prepare, f"prepare data.sources.{name}")
+    out.append(PreparedSource.open(d.prepared_dir, name))
   return out
 
 
@@ -134,6 +136,7 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
           f"(and by {jax.process_count()} processes)")
   planner = EpochPlanner(train_rows, weights, buckets, d.tokens_per_step, cfg.seed,
                          None if d.bucket_weights is None else list(d.bucket_weights))
+  planner.step(0)  # plans the first epoch: a plan with no batch stops here, in one line
   source = StepBatches(planner, tok.pad_id, cfg.train.steps, jax.process_index(), jax.process_count())
 
   eval_len = d.eval_length or buckets[0]
