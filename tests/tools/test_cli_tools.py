@@ -196,3 +196,12 @@ def test_generate_refuses_a_prompt_that_is_not_utf8(hf_dir):
   proc.stderr = proc.stderr.decode("utf-8", "replace")
   err = _one_line_error(proc)
   assert "--prompt is not valid UTF-8" in err
+
+
+def test_import_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, hf_dir):
+  out = str(tmp_path / "ckpt")
+  cmd = [sys.executable, os.path.join(ROOT, "tools", "import_hf.py"), "--hf", hf_dir, "--out", out]
+  err = _one_line_error(subprocess.run(with_file_size_limit(cmd, 100), capture_output=True, text=True,
+                                       env=ENV, timeout=300))
+  assert err.startswith(f"error: writing {out}.partial-") and "File too large" in err
+  assert os.listdir(tmp_path) == []
