@@ -4,8 +4,12 @@ transformers + PyTorch on the same model, batch and sequence, in one process on 
   python tools/bench.py [--preset small] [--batch 8] [--seq 256] [--steps 5] [--new_tokens 128]
   python tools/bench.py --preset small --dtype bfloat16      # on a GPU: bf16, torch with sdpa
   python tools/bench.py --quant int8,int4                    # also quantised generation
+  python tools/bench.py --eval [--eval_task cmmlu --eval_data_dir DIR]  # benchmark scoring vs lm-eval
 
 Prints tokens/s for each side and ends with `train ratio: X` and `generate ratio: Y` (ours / peer).
+`--eval` instead times benchmark scoring: tools/evaluate.py's evaluator against
+lm-evaluation-harness's HF backend, on the same exported model and the same items (5-shot
+log-likelihood), and ends with `eval ratio: X` (items/s, ours / lm-eval).
 Both sides start from the same weights (ours exported to HF), use AdamW with the same settings,
 and are timed after a warm-up step (compilation excluded on our side, as torch has none).
 
@@ -32,6 +36,11 @@ flags.DEFINE_integer("new_tokens", 128, "generated tokens per prompt")
 flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "compute dtype on both sides")
 flags.DEFINE_list("quant", [], "also time generation with these weight formats (int8, int4)")
 flags.DEFINE_integer("group_size", 128, "int4 group size")
+flags.DEFINE_bool("eval", False, "time benchmark scoring against lm-evaluation-harness instead")
+flags.DEFINE_enum("eval_task", "cmmlu", ["ceval", "cmmlu"], "benchmark for --eval (lm-eval templates)")
+flags.DEFINE_string("eval_data_dir", None, "its files (default: the shipped sample)")
+flags.DEFINE_integer("eval_batch", 8, "lm-eval batch size (ours batches by --batch_tokens)")
+flags.DEFINE_integer("batch_tokens", 16384, "our scoring batch, in tokens")
 FLAGS = flags.FLAGS
 
 
@@ -149,8 +158,52 @@ def bench_torch(hf_dir, tokens, prompts):
   return train_tps, gen_tps
 
 
+def bench_eval(cfg):
+  """Items/s of our evaluator and of lm-eval's HF backend on one exported model and split."""
+  import jax
+  from flax import nnx
+  from xy_jax.convert.hf import export_hf
+  from xy_jax.data.tokenizer import DEFAULT_ASSET, load_tokenizer
+  from xy_jax.eval.lm_eval_tasks import run_lm_eval, write_task_files
+  from xy_jax.eval.run import EvalSpec, Evaluator
+  from xy_jax.models.factory import init_model
+  from xy_jax.models.llama import CausalLM
+  from xy_jax.models.loading import load_model
+  from xy_jax.sharding import LogicalSharding
+  mesh = cli.mesh_sharding("1,1,-1")
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  data_dir = FLAGS.eval_data_dir or os.path.join(root, "data", "eval", "bench", FLAGS.eval_task)
+  spec = EvalSpec(FLAGS.eval_task, data_dir, batch_tokens=FLAGS.batch_tokens)
+  with tempfile.TemporaryDirectory() as d:
+    hf_dir = os.path.join(d, "hf")
+    export_hf(init_model(CausalLM, cfg, LogicalSharding(), seed=0), cfg, hf_dir,
+              tokenizer_file=DEFAULT_ASSET, log=lambda *_: None)
+    loaded = load_model(hf=hf_dir, ckpt=None, sharding=mesh, log=lambda *_: None, dtype=FLAGS.dtype)
+    graphdef, params = nnx.split(loaded.model)
+    evaluator = Evaluator(graphdef, load_tokenizer(loaded.tokenizer_file), mesh, cfg.max_position_embeddings)
+    first = evaluator.evaluate(params, spec)  # compiles one program per length bucket
+    ours = evaluator.evaluate(params, spec)
+    n = len(ours.records)
+    names = write_task_files(ours.split, data_dir, os.path.join(d, "tasks"))
+    start = time.perf_counter()
+    result = run_lm_eval(hf_dir, os.path.join(d, "tasks"), names, spec.num_shots,
+                         batch_size=FLAGS.eval_batch, dtype=FLAGS.dtype)
+    peer_seconds = time.perf_counter() - start
+  peer_items = sum(len(result["samples"][t]) for t in names)
+  assert peer_items == n, (peer_items, n)
+  ours_rate, peer_rate = n / ours.seconds, n / peer_seconds
+  print(f"eval items: {n} ({FLAGS.eval_task} {ours.split.split}, {spec.num_shots}-shot log-likelihood, "
+        f"{FLAGS.dtype}, {jax.devices()[0].device_kind})")
+  print(f"eval items/s:      xy_jax {ours_rate:,.1f} (first run, compiling: {n / first.seconds:,.1f})   "
+        f"lm-eval HF backend {peer_rate:,.1f} (batch {FLAGS.eval_batch}, includes its data loading)")
+  print(f"eval ratio: {ours_rate / peer_rate:.2f}")
+
+
 def main(argv):
   del argv
+  if FLAGS.eval:
+    from xy_jax.models.presets import get_preset
+    return bench_eval(get_preset(FLAGS.preset, dtype=FLAGS.dtype, remat_policy="none"))
   from xy_jax.convert.hf import export_hf
   from xy_jax.data.tokenizer import DEFAULT_ASSET
   from xy_jax.models.presets import get_preset

@@ -18,7 +18,6 @@ from xy_jax import cli
 from xy_jax.data.tokenizer import ChatTemplate, load_tokenizer
 from xy_jax.infer.chat import ChatSession
 from xy_jax.infer.generate import Generator
-from xy_jax.models.loading import load_model
 
 cli.define_model_source_flags()
 cli.define_mesh_flag()
@@ -36,11 +35,7 @@ HUMAN, BOT = "Human: ", "XuanYuan: "
 def main(argv):
   del argv
   sharding = cli.mesh_sharding(FLAGS.mesh)
-  loaded = load_model(hf=FLAGS.hf, ckpt=FLAGS.checkpoint, sharding=sharding,
-                      allow_torch_bin=FLAGS.allow_torch_bin, log=cli.log, dtype=FLAGS.dtype)
-  if loaded.kind != "causal_lm":
-    raise ValueError(f"{FLAGS.hf or FLAGS.checkpoint}: a {loaded.kind} model cannot chat; "
-                     "pass a causal LM (a PPO checkpoint gives its actor)")
+  loaded = cli.load_causal_lm(sharding, FLAGS.dtype, "chat")
   model, cfg = loaded.model, loaded.cfg
   if FLAGS.quant:
     from xy_jax.quant.quantize_model import quantize_model

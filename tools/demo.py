@@ -5,7 +5,8 @@
 
 train the tokenizer -> prepare the shipped corpus -> bucketed pretraining -> mixed SFT (from the
 pretrained weights) -> reward model (from the SFT body) -> PPO (actor/reference = SFT,
-critic/reward = RM) -> win/tie/lose of PPO vs SFT judged by the RM -> export the PPO actor to
+critic/reward = RM) -> win/tie/lose of PPO vs SFT judged by the RM -> benchmark samples (C-Eval,
+CMMLU, MMLU, FinanceIQ: pretrained by log-likelihood, SFT and PPO by generation) -> export the PPO actor to
 Hugging Face -> load it with transformers and answer questions beside our generator (tokens must
 agree) -> int8/int4 quantisation with perplexity against bfloat16 -> Self-QA data from documents
 -> PNG plots -> summary (also written to summary.json).
@@ -132,6 +133,30 @@ def quantised_chat_models(out, ckpt, sharding, ppl, tok, summary):
   summary["held-out perplexity of the chat model"] = ", ".join(figures)
 
 
+def benchmarks(out, models, tok, sharding, summary):
+  """The shipped benchmark samples: the base model by log-likelihood (5-shot), the chat models by
+  generating (0-shot, answer letter extracted), as their releases are judged."""
+  banner("benchmarks: C-Eval, CMMLU, MMLU, FinanceIQ samples (data/eval/bench)")
+  from flax import nnx
+  from xy_jax.eval.report import bar_chart
+  from xy_jax.eval.run import EvalSpec, Evaluator
+  accuracy = {}
+  for name, loaded in models.items():
+    graphdef, params = nnx.split(loaded.model)
+    evaluator = Evaluator(graphdef, tok, sharding, loaded.cfg.max_position_embeddings)
+    mode = "loglik" if name == "pretrained" else "generate"
+    accuracy[f"{name} ({mode})"] = row = {}
+    for task in ("ceval", "cmmlu", "mmlu", "financeiq"):
+      spec = EvalSpec(task, os.path.join(ROOT, "data/eval/bench", task), mode=mode,
+                      limit=4 if FLAGS.quick else None, max_new_tokens=8)
+      s = evaluator.evaluate(params, spec).summary()
+      row[task] = s["accuracy"]
+      extra = f", {s['unparseable']} unparseable" if mode == "generate" else ""
+      print(f"{name:<11} {task:<10} {mode:<8} {s['items']:>3} items  accuracy {s['accuracy']:.3f}{extra}")
+    summary[f"benchmark accuracy, {name} ({mode})"] = ", ".join(f"{t} {a:.3f}" for t, a in row.items())
+  bar_chart(accuracy, os.path.join(out, "benchmarks.png"), "shipped benchmark samples (chance 0.25)")
+
+
 def self_qa_data(out, model, tok, n_docs, summary):
   """Self-QA SFT records from shipped finance documents, written by the chat model."""
   banner(f"Self-QA: questions and grounded answers for {n_docs} documents, by the chat model")
@@ -238,6 +263,7 @@ def main(argv):
           f"  xy_jax:       {tok.decode(ours)}")
   summary["greedy tokens identical to transformers"] = agree
 
+  benchmarks(out, {"pretrained": pretrained, "sft": sft_model, "ppo": ppo_actor}, tok, sharding, summary)
   quantised_chat_models(out, os.path.join(ppo_dir, "checkpoints"), sharding, ppl, tok, summary)
   self_qa_data(out, chat.model, tok, 8 if FLAGS.quick else 32, summary)
 
@@ -246,7 +272,8 @@ def main(argv):
           ("hf chat model (PPO actor)", hf_dir), ("hf reward model", os.path.join(out, "hf_reward")),
           ("quantised chat models", f"{out}/chat_int8, {out}/chat_int4"),
           ("self-qa sft data", os.path.join(out, "self_qa.jsonl")),
-          ("plots", ", ".join(f"{out}/{n}.png" for n in ("pretrain", "sft", "reward", "ppo", "win_rates")))]
+          ("plots", ", ".join(f"{out}/{n}.png" for n in ("pretrain", "sft", "reward", "ppo", "win_rates",
+                                                          "benchmarks")))]
   rows += [(k, f"{v:.4f}" if isinstance(v, float) else v) for k, v in summary.items()]
   rows.append(("wall time", f"{time.time() - start:.0f}s"))
   for k, v in rows:

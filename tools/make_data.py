@@ -10,6 +10,8 @@ data/preference/pairs.jsonl   preference pairs {"prompt", "chosen", "rejected"}
 data/rl/prompts.jsonl         PPO prompts {"prompt", "category"}
 data/eval/prompts.jsonl       categorised evaluation prompts (the seeds' general and finance categories)
 data/eval/heldout.txt         held-out text for perplexity (demo, quantisation quality)
+data/eval/bench/{ceval,cmmlu,mmlu,financeiq}/
+                              sample benchmark items in each benchmark's published layout
 """
 
 import json
@@ -19,6 +21,7 @@ from absl import app, flags
 
 from xy_jax.data.synthetic_text import (corpus_lines, eval_prompts, preference_pairs, pretraining_sources,
                                        rl_prompts, sft_conversations)
+from xy_jax.eval.sample_data import write_benchmarks
 
 _OUT = flags.DEFINE_string("out", "data", "output directory")
 
@@ -52,6 +55,9 @@ def main(argv):
   with open(heldout, "w", encoding="utf-8") as f:
     f.write("\n".join(lines) + "\n")
   print(f"wrote {heldout}: {len(lines)} docs")
+  bench = os.path.join(_OUT.value, "eval", "bench")
+  counts = write_benchmarks(bench)
+  print(f"wrote {bench}: " + ", ".join(f"{k} {v} items" for k, v in counts.items()))
 
 
 if __name__ == "__main__":

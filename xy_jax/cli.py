@@ -44,6 +44,18 @@ def define_sampling_flags(max_new_tokens: int = 256, greedy: bool = True) -> Non
   flags.DEFINE_integer("seed", 0, "sampling seed")
 
 
+def load_causal_lm(sharding: LogicalSharding, dtype: str, purpose: str):
+  """The --hf / --checkpoint model; a reward model (no LM head) is refused naming `purpose`."""
+  from xy_jax.models.loading import load_model
+  f = flags.FLAGS
+  loaded = load_model(hf=f.hf, ckpt=f.checkpoint, sharding=sharding, allow_torch_bin=f.allow_torch_bin,
+                      log=log, dtype=dtype)
+  if loaded.kind != "causal_lm":
+    raise ValueError(f"{f.hf or f.checkpoint}: a {loaded.kind} model cannot {purpose}; pass a causal "
+                     "LM (a PPO checkpoint gives its actor)")
+  return loaded
+
+
 def sampling_from_flags():
   from xy_jax.infer.sampling import SamplingConfig
   f = flags.FLAGS

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ml_collections
 from ml_collections import ConfigDict
 
+from xy_jax.eval.run import EvalSpec
 from xy_jax.models.model_config import ConfigError, ModelConfig
 from xy_jax.models.presets import get_preset
 
@@ -112,6 +113,10 @@ def base_config() -> ConfigDict:
   c.train.max_bad_steps = 5  # stop after this many non-finite losses in a row
   c.train.peak_flops_per_device = 0.0  # for MFU; 0: unknown, MFU not reported
   c.train.async_checkpointing = True
+  # Benchmarks scored on the live parameters every eval_every steps (bench/<task>/acc), e.g.
+  # ({"task": "cmmlu", "data_dir": "data/cmmlu", "subjects": ("economics",), "limit": 200},); the
+  # fields are tools/evaluate.py's (task, data_dir, split, mode, shots, subjects, limit, ...).
+  c.train.eval_tasks = ()
   return c
 
 
@@ -181,6 +186,9 @@ def validate(c: ConfigDict) -> ModelConfig:
   _field("ppo.mini_batches", pp.prompts_per_step % pp.mini_batches == 0,
          f"{pp.mini_batches} does not divide ppo.prompts_per_step={pp.prompts_per_step}")
   _field("ppo.ema_beta", 0 <= pp.ema_beta < 1, "in [0, 1)")
+  for i, task in enumerate(c.train.eval_tasks):
+    _field(f"train.eval_tasks[{i}]", isinstance(task, dict), f"{task!r}: a dict of evaluate.py fields")
+    EvalSpec.from_dict(dict(task), f"train.eval_tasks[{i}]")
   _field("init_from_hf", not (c.init_from_hf and c.init_from_checkpoint),
          "set at most one of init_from_hf and init_from_checkpoint")
   return model

@@ -48,3 +48,17 @@ def atomic_output_file(out: str):
     os.unlink(tmp)
     raise
   os.replace(tmp, out)
+
+
+def source_commit() -> str:
+  """The git commit of this xy_jax checkout ("+dirty" with uncommitted changes), or "unknown"."""
+  import subprocess
+  here = os.path.dirname(os.path.abspath(__file__))
+  try:
+    head = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True,
+                          timeout=10, check=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, timeout=10).stdout.strip()
+  except (OSError, subprocess.SubprocessError):
+    return "unknown"
+  return head + ("+dirty" if dirty else "")

@@ -9,13 +9,15 @@ import pytest
 
 from tests.train.train_helpers import ROOT, env
 
-PLOTS = ("pretrain", "sft", "reward", "ppo", "win_rates")
+PLOTS = ("pretrain", "sft", "reward", "ppo", "win_rates", "benchmarks")
 SUMMARY_KEYS = (
     "perplexity on held-out text: untrained", "perplexity on held-out text: pretrained",
     "pretrain final loss", "sft final answer loss / lm loss", "sft held-out answer loss",
     "reward model held-out accuracy", "ppo reward mean: first / last iterations", "ppo final KL",
     "win+tie PPO vs SFT, overall", "greedy tokens identical to transformers",
-    "int8 perplexity rise vs bfloat16 (%)", "int4 perplexity rise vs bfloat16 (%)", "self-qa")
+    "int8 perplexity rise vs bfloat16 (%)", "int4 perplexity rise vs bfloat16 (%)", "self-qa",
+    "benchmark accuracy, pretrained (loglik)", "benchmark accuracy, sft (generate)",
+    "benchmark accuracy, ppo (generate)")
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +33,8 @@ def demo_out(tmp_path_factory):
 def test_demo_writes_every_artifact(demo_out):
   out, stdout = demo_out
   for stage in ("== tokenizer", "== pretrain", "== sft", "== reward", "== ppo", "== win / tie / lose",
-                "== export", "== chat through transformers", "== quantise", "== Self-QA", "== summary"):
+                "== benchmarks", "== export", "== chat through transformers", "== quantise", "== Self-QA",
+                "== summary"):
     assert stage in stdout, stage
   for name in PLOTS:
     with open(os.path.join(out, f"{name}.png"), "rb") as f:

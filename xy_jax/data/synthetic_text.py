@@ -203,7 +203,31 @@ def sft_conversations(seed: int = 0) -> list[dict]:
   for sentence in GENERAL_ZH:
     records.append({"prompt": f"请把这句话再说一遍：{sentence}", "response": sentence})
   records += self_qa_instructions(rng)
+  records += choice_format_conversations(rng)
   rng.shuffle(records)
+  return records
+
+
+def choice_format_conversations(rng: random.Random, n: int = 60) -> list[dict]:
+  """Multiple-choice questions answered with their letter, in the exam formats the benchmarks use
+  (C-Eval/CMMLU, FinanceIQ, MMLU), so a chat model learns to answer them with a letter. Their
+  content (additions) is disjoint from the benchmark samples' (glossary, facts, compound interest)."""
+  formats = (
+      ("以下是关于算术的单项选择题，请直接给出正确答案的选项。\n\n{a}加{b}等于多少？\n{options}\n答案：", "答案是{L}。"),
+      ("以下是关于算术的单项选择题，请直接给出正确答案的选项。\n\n题目：{a}加{b}等于多少？\n{options}\n答案是：", "{L}"),
+      ("The following are multiple choice questions (with answers) about arithmetic.\n\n"
+       "What is {a} plus {b}?\n{options}\nAnswer:", "The answer is {L}."),
+  )
+  records = []
+  for i in range(n):
+    a, b = rng.randint(10, 60), rng.randint(10, 60)
+    wrong = rng.sample([v for v in range(a + b - 9, a + b + 10) if v != a + b], 3)
+    values = [a + b, *wrong]
+    rng.shuffle(values)
+    letter = "ABCD"[values.index(a + b)]
+    options = "\n".join(f"{L}. {v}" for L, v in zip("ABCD", values))
+    prompt, answer = formats[i % len(formats)]
+    records.append({"prompt": prompt.format(a=a, b=b, options=options), "response": answer.format(L=letter)})
   return records
 
 

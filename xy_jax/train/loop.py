@@ -23,6 +23,7 @@ from ml_collections import ConfigDict
 from xy_jax import checkpoint, distributed
 from xy_jax.data.pipeline import train_iterator
 from xy_jax.models.model_config import ConfigError
+from xy_jax.train.bench_eval import BenchEval, eval_specs
 from xy_jax.train.interrupts import Interrupts
 from xy_jax.train.metrics import MetricsWriter, Progress
 from xy_jax.train.setup import setup
@@ -114,6 +115,9 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
     if dropped:
       log(f"metrics.jsonl: dropped {dropped} record(s) past step {start}, written after that checkpoint")
 
+  specs = eval_specs(cfg)
+  bench = BenchEval(specs, rs, log) if specs else None
+
   def evaluate() -> dict[str, float]:
     """Per eval set: the stage's metrics from summed step outputs; `eval_loss` over all sets."""
     out, nll, count = {}, 0.0, 0.0
@@ -130,6 +134,8 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
       nll, count = nll + totals.get("nll_sum", 0.0), count + totals.get("count", 0.0)
     if count:
       out["eval_loss"] = nll / count
+    if bench is not None:
+      out.update(bench(state.params))
     return out
 
   meta = {"model": rs.model_cfg.to_dict(), "kind": stage.kind, "stage": stage.name,
@@ -203,7 +209,7 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
       if step % cfg.train.log_every == 0 or last:
         flush_metrics()
       eval_metrics = None
-      if stage.eval_sets and (step % cfg.train.eval_every == 0 or last):
+      if (stage.eval_sets or bench) and (step % cfg.train.eval_every == 0 or last):
         flush_metrics()
         eval_metrics = evaluate()
         last_eval = dict(eval_metrics, step=step)
@@ -211,7 +217,8 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
         writer.flush()
         progress.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in eval_metrics.items()))
       if step % cfg.train.checkpoint_every == 0 or last:
-        save(step, {"eval_loss": eval_metrics["eval_loss"]} if eval_metrics else None)
+        save(step, {"eval_loss": eval_metrics["eval_loss"]} if eval_metrics and "eval_loss" in eval_metrics
+             else None)
       if interrupts.agreed() and not last:
         flush_metrics()
         save(step, force=True)
