@@ -20,11 +20,12 @@ DEMO_FLAGS ?=
 demo: $(STAMP)
 	$(PY) tools/demo.py --out demo_out $(DEMO_FLAGS)
 
+# Two workers, one test module each at a time (module fixtures are built once per module).
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadscope
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not heavy"
+	$(PY) -m pytest -q -n 2 --dist loadscope -m "not heavy"
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

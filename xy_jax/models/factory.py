@@ -54,3 +54,19 @@ def init_model(cls: Callable[..., nnx.Module], cfg: ModelConfig, sharding: Logic
     return nnx.state(cls(cfg, rngs=nnx.Rngs(seed), sharding=sharding))
 
   return nnx.merge(graphdef, jax.jit(init, out_shardings=shardings)())
+
+
+def model_from_values(cls: Callable[..., nnx.Module], cfg: ModelConfig, sharding: LogicalSharding,
+                      values: dict) -> nnx.Module:
+  """A model of shape `cfg` holding `values` (a pure dict of host or device arrays of the right
+  shapes), each placed with its sharding under `cfg`'s rules (device arrays are resharded on device)."""
+  graphdef, abs_state = abstract_model(cls, cfg, sharding)
+  shardings = nnx.to_pure_dict(state_shardings(abs_state, sharding))
+
+  def place(value, target):
+    if isinstance(value, jax.Array):
+      return jax.device_put(value, target)
+    return jax.make_array_from_callback(value.shape, target, lambda idx: value[idx])
+
+  nnx.replace_by_pure_dict(abs_state, jax.tree.map(place, values, shardings))
+  return nnx.merge(graphdef, abs_state)
