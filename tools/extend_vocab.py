@@ -15,6 +15,7 @@ failure leaves nothing at --out.
 """
 
 import os
+import re
 
 import jax
 import numpy as np
@@ -63,8 +64,15 @@ def _base_tokenizer(loaded, source: str) -> str:
 def _learnt_pieces(files, have: set[str], wanted: int, model_type: str, report: SkipReport) -> list[str]:
   """Train until the corpus yields `wanted` pieces the base lacks (or all it has)."""
   size = max(2 * wanted, 256)
-  for _ in range(4):
-    pieces = train_pieces(files, size, model_type, report)
+  for _ in range(5):
+    try:
+      pieces = train_pieces(files, size, model_type, report)
+    except RuntimeError as e:  # sentencepiece wants room for every character of the corpus first
+      chars = re.search(r"smaller than required_chars\. \d+ vs (\d+)", str(e))
+      if not chars:
+        raise
+      size = int(chars.group(1)) + 2 * wanted
+      continue
     new = [p for p in pieces if p not in have]
     if len(new) >= wanted or len(pieces) < size * 0.9:  # enough, or the corpus has no more
       break

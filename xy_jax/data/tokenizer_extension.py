@@ -1,7 +1,8 @@
 """Vocabulary extension, as XuanYuan-13B/70B extended LLaMA-2's tokenizer with Chinese pieces.
 
 A sentencepiece model is trained on the new corpus (streamed, all cores); every learnt piece the
-base model lacks is appended to the base `ModelProto` as a normal piece after all existing ones,
+base model lacks (its characters first, so it can be reached) is appended to the base `ModelProto`
+as a normal piece after all existing ones,
 so every old piece keeps its id, and the normaliser and special pieces stay as they were. New
 pieces score below every base piece, in the order the new model learnt them: the base's merges
 keep priority, so text the base already covers tokenizes as before wherever no new piece applies.
@@ -74,7 +75,7 @@ def extend(base_model_file: str, pieces: Sequence[str], count: int | None,
   base_size = len(proto.pieces)
   have = {p.piece for p in proto.pieces}
   lowest = min((p.score for p in proto.pieces), default=0.0)
-  new = [p for p in dict.fromkeys(pieces) if p not in have][:count]
+  new = _reachable(pieces, have, count)
   for i, text in enumerate(new):
     piece = proto.pieces.add()
     piece.piece, piece.score, piece.type = text, lowest - 1.0 - i, NORMAL
@@ -84,6 +85,26 @@ def extend(base_model_file: str, pieces: Sequence[str], count: int | None,
     piece.piece, piece.score, piece.type = f"<unused_{i}>", 0.0, UNUSED
   proto.trainer_spec.vocab_size = len(proto.pieces)
   return ExtendedVocab(proto, base_size, new, padding)
+
+
+def _reachable(pieces: Sequence[str], have: set[str], count: int | None) -> list[str]:
+  """Up to `count` of `pieces` (learnt order) the base lacks, each preceded by those of its
+  characters that are no piece yet: a merged piece is only reachable from pieces for its
+  characters (a BPE model learns its characters last, so a prefix of its order can lack them)."""
+  out: list[str] = []
+  added: set[str] = set()
+  for piece in dict.fromkeys(pieces):
+    if piece in have or piece in added:
+      continue
+    chars = [c for c in dict.fromkeys(piece) if c not in have and c not in added and c != piece]
+    step = chars + [piece]
+    if count is not None and len(out) + len(step) > count:
+      if len(out) + 1 > count:
+        break
+      continue
+    out += step
+    added.update(step)
+  return out
 
 
 def base_pieces_of(base_model_file: str, pieces: Sequence[str]) -> list[list[int]]:
