@@ -244,18 +244,21 @@ class TrainCheckpointer:
   def restore_latest(self, abstract_params: Any, abstract_train: Any, expected_model: dict):
     """(step, params, train, data_state, meta) from the newest readable step, or None (no steps).
 
-    Unreadable newer steps are moved aside once an older one restores; when none restores,
-    nothing is moved and the run stops (a systemic failure must not look like corruption).
+    `abstract_train` is the train item's abstract tree, or a function of the step's meta giving
+    it (the layout can depend on how the step was saved). Unreadable newer steps are moved aside
+    once an older one restores; when none restores, nothing is moved and the run stops (a
+    systemic failure must not look like corruption).
     """
     steps = sorted(self.mngr.all_steps(), reverse=True)
     failed: list[tuple[int, str]] = []
     for step in steps:
       try:
         meta = dict(self.mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
-        self._check_fits(step, meta, expected_model, {"params": abstract_params, "train": abstract_train})
+        train_target = abstract_train(meta) if callable(abstract_train) else abstract_train
+        self._check_fits(step, meta, expected_model, {"params": abstract_params, "train": train_target})
         r = self.mngr.restore(step, args=ocp.args.Composite(
             params=ocp.args.StandardRestore(abstract_params),
-            train=ocp.args.StandardRestore(abstract_train),
+            train=ocp.args.StandardRestore(train_target),
             data=ocp.args.JsonRestore(), meta=ocp.args.JsonRestore()))
       except ConfigError:
         raise

@@ -102,6 +102,10 @@ def base_config() -> ConfigDict:
   c.optim.clip_norm = 1.0
   c.optim.grad_accum = 1
   c.optim.z_loss = 0.0
+  # A regex over parameter paths (e.g. "embed_tokens|lm_head"): only those train; the others get
+  # no gradient and no optimizer state and stay bit-identical. Empty: everything trains.
+  c.optim.trainable = ""
+  c.optim.frozen_dtype = ml_collections.config_dict.placeholder(str)  # e.g. "bfloat16" for frozen
 
   c.train = ConfigDict()
   c.train.steps = 1000
@@ -175,6 +179,10 @@ def validate(c: ConfigDict) -> ModelConfig:
   _field("optim.warmup_steps", 0 <= o.warmup_steps <= c.train.steps,
          f"{o.warmup_steps}: between 0 and train.steps={c.train.steps}")
   _field("optim.min_lr_ratio", 0 <= o.min_lr_ratio <= 1, f"{o.min_lr_ratio}: in [0, 1]")
+  _field("optim.frozen_dtype", o.frozen_dtype in (None, "float32", "bfloat16", "float16"),
+         f"{o.frozen_dtype!r}: float32, bfloat16 or float16")
+  _field("optim.frozen_dtype", o.frozen_dtype is None or bool(o.trainable),
+         "set only with optim.trainable (otherwise nothing is frozen)")
   t = c.train
   for name in ("log_every", "eval_every", "checkpoint_every", "keep_checkpoints", "max_bad_steps"):
     _field(f"train.{name}", t[name] > 0, "must be positive")

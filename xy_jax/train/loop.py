@@ -23,6 +23,7 @@ from ml_collections import ConfigDict
 from xy_jax import checkpoint, distributed
 from xy_jax.data.pipeline import train_iterator
 from xy_jax.models.model_config import ConfigError
+from xy_jax.train import trainable
 from xy_jax.train.bench_eval import BenchEval, eval_specs
 from xy_jax.train.interrupts import Interrupts
 from xy_jax.train.metrics import MetricsWriter, Progress
@@ -40,6 +41,16 @@ class RunResult:
   steps_done: int
   last_loss: float | None
   stopped_by_signal: int | None  # the signal number when a signal ended the run early
+
+
+def _reselect(rs, state: TrainState, old_pattern: str, step: int, log) -> TrainState:
+  """A resume under another optim.trainable: moments carry over for parameters trained before and
+  now; the newly trained start fresh (and the frozen now drop theirs)."""
+  fresh = jax.jit(rs._create, out_shardings=rs.state_shardings)(state.params)
+  opt_state, started = trainable.carry_over(fresh.opt_state, state.opt_state)
+  log(f"optim.trainable changed at step {step} ({old_pattern!r} -> {rs.cfg.optim.trainable!r}): "
+      f"{started} optimizer state array(s) start fresh, the rest carry over")
+  return dataclasses.replace(state, params=fresh.params, opt_state=opt_state)
 
 
 def data_plan(cfg: ConfigDict) -> dict:
@@ -92,14 +103,22 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
                                       cfg.train.keep_best, cfg.train.async_checkpointing, log)
   train_item = lambda s: {"opt_state": s.opt_state, "step": s.step,  # noqa: E731
                           "bad_streak": s.bad_streak, "bad_total": s.bad_total, "extra": s.extra}
-  restored = ckpt.restore_latest(rs.abstract_state.params, train_item(rs.abstract_state),
-                                 rs.model_cfg.to_dict())
+
+  def saved_train_item(meta: dict):
+    """The optimizer layout a checkpoint was saved with (its optim.trainable may differ)."""
+    pattern = meta.get("trainable", "")
+    same = pattern == cfg.optim.trainable
+    return train_item(rs.abstract_state if same else rs.abstract_train_state(pattern))
+
+  restored = ckpt.restore_latest(rs.abstract_state.params, saved_train_item, rs.model_cfg.to_dict())
   data_state = None
   if restored is not None:
     start, params, train, data_state, meta = restored
     state = TrainState(train["step"], params, train["opt_state"], train["bad_streak"],
                        train["bad_total"], train["extra"])
     log(f"resumed from {ckpt.directory}/{start}")
+    if meta.get("trainable", "") != cfg.optim.trainable:
+      state = _reselect(rs, state, meta.get("trainable", ""), start, log)
     if cfg.train.steps < start:
       raise ConfigError(f"train.steps={cfg.train.steps} is below step {start} of {ckpt.directory}; "
                         f"raise train.steps to train on, or use a new workdir")
@@ -139,7 +158,7 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
     return out
 
   meta = {"model": rs.model_cfg.to_dict(), "kind": stage.kind, "stage": stage.name,
-          "stage_meta": stage.meta, "data_plan": data_plan(cfg),
+          "stage_meta": stage.meta, "data_plan": data_plan(cfg), "trainable": cfg.optim.trainable,
           "config": json.loads(cfg.to_json_best_effort())}
   if is_main and tok.model_file:
 

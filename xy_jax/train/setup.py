@@ -25,7 +25,7 @@ from xy_jax.models.factory import abstract_model, init_model, state_shardings
 from xy_jax.models.model_config import ConfigError, ModelConfig
 from xy_jax.sharding import LogicalSharding, make_mesh, rules_with_overrides
 from xy_jax.rl import ppo
-from xy_jax.train import pretrain, reward
+from xy_jax.train import pretrain, reward, trainable
 from xy_jax.train.optim import optimizer
 from xy_jax.train.stage import Stage
 from xy_jax.train.state import TrainState, state_shardings as train_state_shardings
@@ -106,6 +106,7 @@ class RunSetup:
   train_step: Callable  # jitted, donates the state
   eval_step: Callable
   batch_sharding: NamedSharding
+  trainable: Any = None  # optim.trainable's mask over the parameters (None: all train)
 
   def init_state(self, log=print) -> TrainState:
     """Fresh state: random init, or weights from init_from_hf / init_from_checkpoint."""
@@ -114,8 +115,24 @@ class RunSetup:
     else:
       self.model_cfg, params = _initial_params(self.cfg, self.model_cfg, self.stage.model_cls,
                                                self.sharding, log)
-    create = lambda p: TrainState.create(p, self.tx, self.stage.init_extra(p))  # noqa: E731
-    return jax.jit(create, out_shardings=self.state_shardings)(params)
+    return jax.jit(self._create, out_shardings=self.state_shardings)(params)
+
+  def _create(self, params) -> TrainState:
+    params = trainable.cast_frozen(params, self.trainable, self.cfg.optim.frozen_dtype)
+    return TrainState.create(params, self.tx, self.stage.init_extra(params), self.trainable)
+
+  def abstract_train_state(self, pattern: str) -> TrainState:
+    """The abstract state (with shardings) a run whose `optim.trainable` was `pattern` saved."""
+    mask = trainable.selection(self.abstract_state.params, pattern)
+    params = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), self.abstract_state.params)
+    abstract = jax.eval_shape(lambda p: TrainState.create(
+        trainable.cast_frozen(p, mask, self.cfg.optim.frozen_dtype), self.tx, self.stage.init_extra(p),
+        mask), params)
+    param_sh = jax.tree.map(lambda a: a.sharding, self.abstract_state.params)
+    extra_sh = jax.tree.map(lambda a: a.sharding, self.abstract_state.extra)
+    shardings = train_state_shardings(abstract, param_sh, self.tx, self.mesh, extra_sh, mask)
+    return jax.tree.map(lambda a, sh: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sh), abstract,
+                        shardings)
 
   def to_device(self, batch: dict[str, np.ndarray]) -> dict[str, jax.Array]:
     """This process's rows -> global arrays sharded over the batch axes."""
@@ -178,22 +195,31 @@ def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> R
   abs_params = checkpoint.abstract_pure_params(abs_model_state, None)
   build_tx = stage.build_optimizer or (lambda c: optimizer(c.optim, c.train.steps))
   tx, lr_schedule = build_tx(cfg)
-  abs_state = jax.eval_shape(lambda p: TrainState.create(p, tx, stage.init_extra(p)), abs_params)
+  mask = trainable.selection(abs_params, cfg.optim.trainable)
+  if mask is not None and stage.build_step is not None:
+    raise ConfigError(f"optim.trainable: stage {cfg.stage!r} has its own update and trains every "
+                      "parameter of its models")
+  if mask is not None:
+    n, total = trainable.count(abs_params, mask)
+    log(f"optim.trainable={cfg.optim.trainable!r}: {n / 1e6:.2f}M of {total / 1e6:.2f}M parameters "
+        f"train; the rest are frozen" + (f" in {cfg.optim.frozen_dtype}" if cfg.optim.frozen_dtype else ""))
+  abs_state = jax.eval_shape(lambda p: TrainState.create(
+      trainable.cast_frozen(p, mask, cfg.optim.frozen_dtype), tx, stage.init_extra(p), mask), abs_params)
   replicated = NamedSharding(mesh, jax.sharding.PartitionSpec())
   extra_sh = stage.extra_shardings(param_sh, replicated) if stage.extra_shardings else None
-  st_sh = train_state_shardings(abs_state, param_sh, tx, mesh, extra_sh)
+  st_sh = train_state_shardings(abs_state, param_sh, tx, mesh, extra_sh, mask)
   with_sh = lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s)  # noqa: E731
   rs = RunSetup(
       cfg=cfg, model_cfg=model_cfg, mesh=mesh, sharding=sharding, tokenizer=tok, stage=stage,
       graphdef=graphdef, tx=tx, lr_schedule=lr_schedule, state_shardings=st_sh,
       abstract_state=jax.tree.map(with_sh, abs_state, st_sh), train_step=None,
       eval_step=jax.jit(make_eval_step(graphdef, stage.loss_sums)),
-      batch_sharding=NamedSharding(mesh, sharding.spec(("act_batch",))))
+      batch_sharding=NamedSharding(mesh, sharding.spec(("act_batch",))), trainable=mask)
   if stage.build_step is not None:
     rs.train_step = stage.build_step(rs)
   else:
     rs.train_step = jax.jit(
         make_train_step(graphdef, stage.loss_sums, tx, lr_schedule, cfg.optim.grad_accum,
-                        cfg.optim.z_loss, sharding),
+                        cfg.optim.z_loss, sharding, mask),
         donate_argnums=0, out_shardings=(st_sh, None))
   return rs

@@ -10,6 +10,8 @@ import jax.numpy as jnp
 import optax
 from jax.sharding import NamedSharding, PartitionSpec
 
+from xy_jax.train.trainable import trainable_part
+
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass
@@ -22,17 +24,19 @@ class TrainState:
   extra: Any = dataclasses.field(default_factory=dict)  # stage state (PPO: KL coefficient, EMA)
 
   @classmethod
-  def create(cls, params, tx: optax.GradientTransformation, extra=None) -> "TrainState":
+  def create(cls, params, tx: optax.GradientTransformation, extra=None, mask=None) -> "TrainState":
+    """`mask` (optim.trainable): the optimizer holds state for the trainable parameters only."""
     zero = jnp.zeros((), jnp.int32)
-    return cls(zero, params, tx.init(params), zero, zero, extra or {})
+    return cls(zero, params, tx.init(trainable_part(params, mask)), zero, zero, extra or {})
 
 
 def state_shardings(abstract: TrainState, param_shardings: Any, tx: optax.GradientTransformation,
-                    mesh, extra_shardings: Any = None) -> TrainState:
+                    mesh, extra_shardings: Any = None, mask=None) -> TrainState:
   """Optimizer moments shard like their parameters; counters are replicated."""
   replicated = NamedSharding(mesh, PartitionSpec())
   try:
-    opt = optax.tree_map_params(tx, lambda _, sh: sh, abstract.opt_state, param_shardings,
+    opt = optax.tree_map_params(tx, lambda _, sh: sh, abstract.opt_state,
+                                trainable_part(param_shardings, mask),
                                 transform_non_params=lambda _: replicated,
                                 is_leaf=lambda x: isinstance(x, NamedSharding))
   except (ValueError, TypeError):

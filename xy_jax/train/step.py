@@ -15,6 +15,7 @@ import optax
 from flax import nnx
 
 from xy_jax.sharding import LogicalSharding
+from xy_jax.train import trainable
 from xy_jax.train.state import TrainState
 
 LossSums = Callable[[nnx.Module, dict[str, jax.Array]], dict[str, jax.Array]]
@@ -33,32 +34,37 @@ def split_microbatches(batch: dict[str, jax.Array], accum: int, sharding: Logica
 
 def make_train_step(graphdef: nnx.GraphDef, loss_sums: LossSums, tx: optax.GradientTransformation,
                     lr_schedule: optax.Schedule, accum: int, z_loss: float,
-                    sharding: LogicalSharding) -> Callable[[TrainState, Any], tuple[TrainState, dict]]:
+                    sharding: LogicalSharding, mask=None) -> Callable[[TrainState, Any], tuple[TrainState, dict]]:
+  """`mask` (optim.trainable): gradients, optimizer state and updates cover the trainable
+  parameters only; the frozen ones are inputs, never written."""
 
-  def objective(params, micro):
-    sums = loss_sums(nnx.merge(graphdef, params), micro)
+  def objective(train_params, frozen_params, micro):
+    sums = loss_sums(nnx.merge(graphdef, trainable.merge(train_params, frozen_params, mask)), micro)
     return sums["nll_sum"] + z_loss * sums["z_sum"], sums
 
   grad_fn = jax.value_and_grad(objective, has_aux=True)
 
   def step(state: TrainState, batch: dict[str, jax.Array]):
     micro = split_microbatches(batch, accum, sharding)
+    train_params = trainable.trainable_part(state.params, mask)
+    frozen_params = None if mask is None else trainable.frozen_part(state.params, mask)
 
     def accumulate(carry, mb):
       grads, totals = carry
-      (_, sums), g = grad_fn(state.params, mb)
+      (_, sums), g = grad_fn(train_params, frozen_params, mb)
       return (jax.tree.map(jnp.add, grads, g), jax.tree.map(jnp.add, totals, sums)), None
 
-    zeros = jax.tree.map(jnp.zeros_like, state.params)
-    first = jax.eval_shape(lambda: grad_fn(state.params, jax.tree.map(lambda x: x[0], micro))[0][1])
+    zeros = jax.tree.map(jnp.zeros_like, train_params)
+    first = jax.eval_shape(
+        lambda: grad_fn(train_params, frozen_params, jax.tree.map(lambda x: x[0], micro))[0][1])
     totals0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), first)
     (grads, totals), _ = jax.lax.scan(accumulate, (zeros, totals0), micro)
     count = jnp.maximum(totals["count"], 1.0)
     grads = jax.tree.map(lambda g: g / count, grads)
     loss = totals["nll_sum"] / count
     grad_norm = optax.tree.norm(grads)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    updates, opt_state = tx.update(grads, state.opt_state, train_params)
+    params = trainable.merge(optax.apply_updates(train_params, updates), frozen_params, mask)
 
     ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
     keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)  # noqa: E731
