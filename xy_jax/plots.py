@@ -1,4 +1,4 @@
-"""PNG plots of a run: loss curves and the bucket mix (matplotlib, headless)."""
+"""PNG plots of a run: loss curves, the bucket mix and the data mixture (matplotlib, headless)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def read_metrics(path: str) -> list[dict]:
 
 
 def plot_training(metrics_path: str, png: str, title: str = "training") -> None:
-  """Train loss per step, eval losses per source, and the steps each bucket was drawn."""
+  """Train loss per step, eval losses per source, the steps each bucket was drawn, and the realised
+  share of each source over the run."""
   records = read_metrics(metrics_path)
   last = {}
   for r in records:  # a re-run step keeps its last record
@@ -26,7 +27,11 @@ def plot_training(metrics_path: str, png: str, title: str = "training") -> None:
   evals = sorted(s for s, r in last.items() if "eval_loss" in r)
   buckets = collections.Counter(last[s]["bucket"] for s in steps if "bucket" in last[s])
 
-  fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [2.2, 1]})
+  mix_keys = sorted({k for r in last.values() for k in r if k.startswith("mix/")})
+  panels = 3 if mix_keys else 2
+  fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4),
+                           gridspec_kw={"width_ratios": [2.2, 1, 1.6][:panels]})
+  ax1, ax2 = axes[0], axes[1]
   ax1.plot(steps, [last[s]["loss"] for s in steps], lw=1, label="train loss")
   eval_keys = sorted({k for s in evals for k in last[s] if k.startswith("eval/loss/")})
   for k in eval_keys:
@@ -43,6 +48,15 @@ def plot_training(metrics_path: str, png: str, title: str = "training") -> None:
     ax2.set_xlabel("bucket (row length)")
     ax2.set_ylabel("steps")
     ax2.set_title("bucket mix")
+  if mix_keys:  # the realised token share of each source per log window
+    xs = sorted(s for s, r in last.items() if mix_keys[0] in r)
+    axes[2].stackplot(xs, [[last[s].get(k, 0.0) for s in xs] for k in mix_keys],
+                      labels=[k.removeprefix("mix/") for k in mix_keys], alpha=0.8)
+    axes[2].set_xlabel("step")
+    axes[2].set_ylabel("share of tokens")
+    axes[2].set_ylim(0, 1)
+    axes[2].set_title("data mixture (realised)")
+    axes[2].legend(fontsize=8, loc="upper left")
   fig.tight_layout()
   fig.savefig(png, dpi=110)
   plt.close(fig)

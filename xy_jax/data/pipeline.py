@@ -11,11 +11,13 @@ its own rows:
      draws each step's bucket with probability proportional to the tokens the bucket has left;
      with explicit `bucket_weights` each step draws a bucket from those weights.
 Step i's batch is a pure function of (seed, i): grain's `MapDataset` serves it by index, and the
-iterator state saved with each checkpoint resumes with the next batch.
+iterator state saved with each checkpoint resumes with the next batch. `data.mixture_schedule`
+changes the weights at given steps: each segment is planned on its own (ScheduledPlanner).
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 from collections.abc import Sequence
@@ -140,13 +142,60 @@ class EpochPlanner:
       e += 1
 
 
+Schedule = list[list]  # [first step, {source name: weight}], by step
+
+
+class ScheduledPlanner:
+  """Mixture weights that change at given steps. Segment k (from step s_k) is planned by its own
+  EpochPlanner, seeded by the run's seed and s_k, from that planner's first batch: step i's batch is
+  a pure function of the schedule, the seed and i, so a resume across a change is exact."""
+
+  def __init__(self, sources: Sequence[SourceRows], names: Sequence[str], schedule: Schedule,
+               buckets: Sequence[int], tokens_per_step: int, seed: int,
+               bucket_weights: Sequence[float] | None = None):
+    self.sources, self.names, self.schedule = list(sources), list(names), list(schedule)
+    self._args = (buckets, tokens_per_step, seed, bucket_weights)
+    self.starts = [start for start, _ in self.schedule]
+    self.planners = [EpochPlanner(sources, [weights.get(n, 0.0) for n in names], buckets, tokens_per_step,
+                                  seed if start == 0 else int(np.random.default_rng([seed, start]).integers(2**31)),
+                                  bucket_weights)
+                     for start, weights in self.schedule]
+
+  def step(self, i: int) -> StepPlan:
+    k = bisect.bisect_right(self.starts, i) - 1
+    return self.planners[k].step(i - self.starts[k])
+
+  def replanned(self, schedule: Schedule) -> "ScheduledPlanner":
+    return ScheduledPlanner(self.sources, self.names, schedule, *self._args)
+
+
+def resumed_schedule(recorded: Schedule | None, configured: Schedule, step: int) -> Schedule:
+  """The schedule a run resumed at `step` follows: what it followed before `step` (as recorded in
+  its checkpoint), and from `step` the configured one. When the configured weights at `step`
+  differ from the recorded ones (changed by hand), a new segment starts at `step`: the mixture is
+  re-planned from there instead of the old plan's batches being drawn with other weights."""
+  if not recorded:
+    return configured
+
+  def at(schedule, i):
+    return next(w for s, w in reversed(schedule) if s <= i)
+
+  past = [[s, w] for s, w in recorded if s <= step]
+  if at(recorded, step) != at(configured, step):
+    past = [[s, w] for s, w in past if s < step] + [[step, at(configured, step)]]
+  return past + [[s, w] for s, w in configured if s > step]
+
+
 class StepBatches:
   """grain random-access source: index = training step, element = this process's rows."""
 
-  def __init__(self, planner: EpochPlanner, pad_id: int, num_steps: int, process_index: int = 0,
+  def __init__(self, planner: ScheduledPlanner, pad_id: int, num_steps: int, process_index: int = 0,
                process_count: int = 1):
     self.planner, self.pad_id, self.num_steps = planner, pad_id, num_steps
     self.process_index, self.process_count = process_index, process_count
+
+  def reschedule(self, schedule: Schedule) -> None:
+    self.planner = self.planner.replanned(schedule)
 
   def __len__(self) -> int:
     return self.num_steps

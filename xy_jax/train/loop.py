@@ -21,7 +21,7 @@ from jax.experimental import multihost_utils
 from ml_collections import ConfigDict
 
 from xy_jax import checkpoint, distributed
-from xy_jax.data.pipeline import train_iterator
+from xy_jax.data.pipeline import resumed_schedule, train_iterator
 from xy_jax.models.model_config import ConfigError
 from xy_jax.train import trainable
 from xy_jax.train.bench_eval import BenchEval, eval_specs
@@ -60,7 +60,8 @@ def data_plan(cfg: ConfigDict) -> dict:
           "bucket_weights": None if d.bucket_weights is None else list(d.bucket_weights),
           "eval_fraction": d.eval_fraction,
           "sources": {n: [s.get("format", "text"), float(s.get("weight", 1.0)), list(s.paths)]
-                      for n, s in d.sources.items()}}
+                      for n, s in d.sources.items()},
+          "mixture_schedule": [[int(step), dict(w)] for step, w in d.mixture_schedule]}
   if cfg.stage == "ppo":
     plan["prompts_per_step"] = cfg.ppo.prompts_per_step
   return plan
@@ -126,6 +127,11 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
     if changes:
       log(f"data plan changed at step {start} ({'; '.join(changes)}): continuing with batch "
           f"{start} of the new plan")
+    recorded = meta.get("stage_meta", {}).get("mixture_schedule")
+    if recorded and hasattr(stage.train_source, "reschedule"):
+      schedule = resumed_schedule(recorded, stage.meta["mixture_schedule"], start)
+      stage.train_source.reschedule(schedule)
+      stage.meta["mixture_schedule"] = schedule
   else:
     start = 0
     state = rs.init_state(log)
@@ -172,6 +178,8 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
   writer = MetricsWriter(workdir, enabled=is_main, purge_step=start + 1)
   progress = Progress(cfg.train.steps, start, enabled=is_main)
   pending: list[tuple[int, int, int, dict]] = []  # (step, bucket, tokens processed, device metrics)
+  names = list(stage.meta.get("mixture", {}))
+  mix = np.zeros(len(names))  # tokens per source in this log window (process 0's rows)
   window_start, last_loss, stopped = time.time(), None, None
   peak = cfg.train.peak_flops_per_device * jax.device_count()
 
@@ -191,6 +199,9 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
       loss = float(m["loss"])
       if np.isfinite(loss):
         last_loss = loss
+    if mix.sum():  # the realised mixture of the window, with its last step's record
+      writer.write(pending[-1][0], {f"mix/{n}": float(v) for n, v in zip(names, mix / mix.sum())})
+      mix[:] = 0
     latest = host[-1]
     progress.update(len(pending), loss=float(latest["loss"]), tok_s=f"{tps:,.0f}",
                     bucket=pending[-1][1])
@@ -221,6 +232,9 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
       batch = next(iterator)
       bucket = int(batch.pop("bucket"))
       row_tokens = stage.tokens_in_batch(batch) * jax.process_count()
+      if names and "source" in batch and "segment_ids" in batch:
+        real = batch["source"] >= 0  # filler rows (no source) carry no tokens
+        np.add.at(mix, batch["source"][real], (batch["segment_ids"][real] > 0).sum(axis=1))
       state, metrics = rs.train_step(state, rs.to_device(batch))
       step += 1
       pending.append((step, bucket, row_tokens, metrics))

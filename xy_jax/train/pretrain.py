@@ -13,7 +13,7 @@ from ml_collections import ConfigDict
 
 from xy_jax import distributed
 from xy_jax.data.buckets import bucket_table
-from xy_jax.data.pipeline import EpochPlanner, SourceRows, StepBatches, eval_batches
+from xy_jax.data.pipeline import ScheduledPlanner, SourceRows, StepBatches, eval_batches
 from xy_jax.data.prepared import PreparedSource, file_digest, prepare_source, stale_reason
 from xy_jax.data.sft import prepare_sft_source, sft_settings
 from xy_jax.data.sources import expand_paths
@@ -96,6 +96,17 @@ def open_sources(cfg: ConfigDict, tok: Tokenizer, log) -> list[PreparedSource]:
   return out
 
 
+def mixture_schedule(cfg: ConfigDict) -> list[list]:
+  """[[first step, {source: weight}], ...]: `data.mixture_schedule`, with the sources' own weights
+  before its first step (and as the whole schedule when it is empty)."""
+  base = {n: float(s.get("weight", 1.0)) for n, s in cfg.data.sources.items()}
+  schedule = [[int(step), {n: float(w) for n, w in dict(weights).items()}]
+              for step, weights in cfg.data.mixture_schedule]
+  if not schedule or schedule[0][0] > 0:
+    schedule.insert(0, [0, base])
+  return schedule
+
+
 def plan_batches(cfg: ConfigDict) -> dict[str, dict[str, tuple]]:
   """Per bucket: the global batch's shapes and dtypes (for AOT planning without data)."""
   out = {}
@@ -121,7 +132,8 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
       name=cfg.stage, model_cls=CausalLM, kind="causal_lm",
       loss_sums=lm_loss(cfg.optim.z_loss, sft_sources), summarize=split_losses,
       train_source=None, eval_sets={}, flops_per_token=lambda length: model_cfg.flops_per_token(length),
-      meta={"mixture": dict(zip(names, weights)), "buckets": list(buckets)}, summary=[],
+      meta={"mixture": dict(zip(names, weights)), "buckets": list(buckets),
+            "mixture_schedule": mixture_schedule(cfg)}, summary=[],
       plan_batches=lambda: plan_batches(cfg))
   if tok is None:
     return stage
@@ -134,9 +146,10 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
           f"data.tokens_per_step={d.tokens_per_step}: bucket {b} gives {rows} rows per step, not "
           f"divisible by data-parallel size {dp_size} x optim.grad_accum={cfg.optim.grad_accum} "
           f"(and by {jax.process_count()} processes)")
-  planner = EpochPlanner(train_rows, weights, buckets, d.tokens_per_step, cfg.seed,
-                         None if d.bucket_weights is None else list(d.bucket_weights))
-  planner.step(0)  # plans the first epoch: a plan with no batch stops here, in one line
+  planner = ScheduledPlanner(train_rows, names, mixture_schedule(cfg), buckets, d.tokens_per_step,
+                             cfg.seed, None if d.bucket_weights is None else list(d.bucket_weights))
+  for start in planner.starts:  # plans each segment's first epoch: a plan with no batch stops here
+    planner.step(start)
   source = StepBatches(planner, tok.pad_id, cfg.train.steps, jax.process_index(), jax.process_count())
 
   eval_len = d.eval_length or buckets[0]
