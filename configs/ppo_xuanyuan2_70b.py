@@ -1,8 +1,8 @@
 """XuanYuan2-70B RLHF: 70B actor and reference (the SFT model), 13B critic and reward model.
 
-  python -m xy_jax.train --config configs/ppo_xuanyuan2_70b.py --workdir gs://BUCKET/runs/ppo70b \
-      --config.ppo.actor_checkpoint=gs://BUCKET/runs/sft_xy2_70b/checkpoints \
-      --config.ppo.reward_checkpoint=gs://BUCKET/runs/rm_xy13b/checkpoints
+  python -m xy_jax.train --config configs/ppo_xuanyuan2_70b.py --workdir /mnt/gcs/runs/ppo70b \
+      --config.ppo.actor_checkpoint=/mnt/gcs/runs/sft_xy2_70b/checkpoints \
+      --config.ppo.reward_checkpoint=/mnt/gcs/runs/rm_xy13b/checkpoints
 
 Defaults are DeepSpeed-Chat's (../shared/rlhf.md); the frozen reference and reward models are held
 in bfloat16. Shapes come from the checkpoints; `model` here sets numerics only.

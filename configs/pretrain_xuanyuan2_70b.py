@@ -1,7 +1,7 @@
 """XuanYuan2-70B continued pretraining with 2k/4k/8k/16k length buckets (the seed's recipe).
 
   python tools/prepare_data.py --config configs/pretrain_xuanyuan2_70b.py
-  python -m xy_jax.train --config configs/pretrain_xuanyuan2_70b.py --workdir gs://BUCKET/runs/xy2-70b \
+  python -m xy_jax.train --config configs/pretrain_xuanyuan2_70b.py --workdir /mnt/gcs/runs/xy2-70b \
       --config.init_from_hf=/models/XuanYuan-70B
 
 Each step draws one bucket (by default with probability proportional to the tokens it has left)

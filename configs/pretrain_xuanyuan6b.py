@@ -1,7 +1,7 @@
 """XuanYuan-6B continued pretraining at 2k context (single bucket), e.g. on a v5p-8 slice.
 
   python tools/prepare_data.py --config configs/pretrain_xuanyuan6b.py
-  python -m xy_jax.train --config configs/pretrain_xuanyuan6b.py --workdir gs://BUCKET/runs/xy6b \
+  python -m xy_jax.train --config configs/pretrain_xuanyuan6b.py --workdir /mnt/gcs/runs/xy6b \
       --config.init_from_hf=/models/XuanYuan-6B
 """
 

@@ -79,3 +79,37 @@ def test_serving_plan_bf16_70b_does_not_fit_v5e8():
   lines = proc.stdout.strip().splitlines()
   assert lines[2].startswith("per chip: weights 17.14 GiB")
   assert lines[-3] == "fits: no" and lines[-1] == "estimated decode tokens/s: n/a"
+
+
+STAGE_BYTES = """
+import importlib.util, json, os
+from xy_jax.plan import per_device_bytes, topology
+from xy_jax.train.setup import setup
+spec = importlib.util.spec_from_file_location("cpt", os.path.join("configs", "continue_llama2_70b.py"))
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+devices, _ = topology("v5p:4x4x8")
+out = {}
+for arg in ("stage1", "stage2"):
+  state = setup(module.get_config(arg), log=lambda *_: None, with_data=False, devices=devices).abstract_state
+  vocab = {"head": state.params["lm_head"], "embed": state.params["model"]["embed_tokens"]}
+  out[arg] = [per_device_bytes(state.params), per_device_bytes(state.opt_state), per_device_bytes(vocab)]
+print(json.dumps(out))
+"""
+
+
+def test_stage_one_optimizer_state_is_the_embeddings_share():
+  """The planner's per-chip figures for the two continued-pretraining stages (no compile: they come
+  from the abstract state on the slice's devices; in a child process, as libtpu holds a lock)."""
+  import json
+  env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+  env.pop("XLA_FLAGS", None)
+  proc = subprocess.run([sys.executable, "-c", STAGE_BYTES], capture_output=True, text=True, env=env,
+                        cwd=ROOT, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  figures = json.loads(proc.stdout.strip().splitlines()[-1])
+  (params1, opt1, embeddings), (params2, opt2, _) = figures["stage1"], figures["stage2"]
+  assert 0 <= opt1 - 2 * embeddings <= 16  # Adam's two moments of the embeddings, and its counters
+  assert opt2 > 20 * opt1  # 0.15 vs 4.14 GiB per chip (the replicated vocabulary weighs 4x)
+  # The frozen parameters are held in bfloat16: half the bytes of stage 2's float32 copy.
+  assert params1 - embeddings == pytest.approx((params2 - embeddings) / 2, rel=1e-6)

@@ -9,7 +9,9 @@ critic/reward = RM) -> win/tie/lose of PPO vs SFT judged by the RM -> benchmark 
 CMMLU, MMLU, FinanceIQ: pretrained by log-likelihood, SFT and PPO by generation) -> export the PPO actor to
 Hugging Face -> load it with transformers and answer questions beside our generator (tokens must
 agree) -> int8/int4 quantisation with perplexity against bfloat16 -> Self-QA data from documents
--> PNG plots -> summary (also written to summary.json).
+-> continued pretraining in miniature (a general-text base, its vocabulary extended with finance
+pieces, embeddings-only stage 1, full stage 2 with the finance share raised) -> PNG plots ->
+summary (also written to summary.json).
 `--config_dir` points at other configs with the same file names; `--quick` is the test's short run.
 """
 
@@ -59,11 +61,13 @@ def banner(name):
 
 
 def load_config(name):
+  """`name` is a file in --config_dir, optionally `file.py:arg` for configs with several parts."""
+  name, _, arg = name.partition(":")
   path = os.path.join(FLAGS.config_dir, name)
   spec = importlib.util.spec_from_file_location(name[:-3], path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  cfg = module.get_config()
+  cfg = module.get_config(arg) if arg else module.get_config()
   if FLAGS.preset and cfg.stage == "pretrain":
     cfg.model = model_config(FLAGS.preset)
   scale = FLAGS.steps_scale * (0.25 if FLAGS.quick else 1.0)
@@ -74,9 +78,10 @@ def load_config(name):
   return cfg
 
 
-def train_stage(out, name, config, init_from=None, **ppo):
+def train_stage(out, name, config, init_from=None, tokenizer="demo", **ppo):
+  """`tokenizer`: the demo's (default), a file, or None for the starting checkpoint's."""
   cfg = load_config(config)
-  cfg.data.tokenizer = os.path.join(out, "tokenizer.model")
+  cfg.data.tokenizer = os.path.join(out, "tokenizer.model") if tokenizer == "demo" else tokenizer
   cfg.data.prepared_dir = os.path.join(out, "prepared", name)
   if init_from:
     cfg.init_from_checkpoint = init_from
@@ -131,6 +136,52 @@ def quantised_chat_models(out, ckpt, sharding, ppl, tok, summary):
           f"float32), perplexity {value:.4f} ({rise:+.2f}%)\n  Human: {QUESTIONS[0]}\n"
           f"  XuanYuan ({mode}): {tok.decode(answer)}")
   summary["held-out perplexity of the chat model"] = ", ".join(figures)
+
+
+def continued_pretraining(out, sharding, summary):
+  """XuanYuan's continued pretraining in miniature: a base model and tokenizer on general text only;
+  its vocabulary extended with pieces learnt from the finance text; stage 1 trains the embeddings
+  and LM head, stage 2 everything with the finance share raised half-way. Nats per character on
+  the documents each source holds out from training (comparable across the two tokenizers)."""
+  from xy_jax.data.pipeline import eval_mask
+  from xy_jax.vocab_extension import extend_vocabulary
+  banner("continued pretraining: general-text base -> vocabulary + finance pieces -> stage 1 -> stage 2")
+  general, finance = (os.path.join(ROOT, "data/pretrain", f) for f in ("general.txt", "finance.jsonl"))
+  tokenizer = train_tokenizer(os.path.join(out, "general_tokenizer"), vocab_size=512, text_file=general)
+  _, base_dir, _ = train_stage(out, "cpt_base", "continue_tiny.py:base", tokenizer=tokenizer)
+  held_out = {}
+  for name, path in (("general", general), ("finance", finance)):
+    docs = list(read_documents(path, SkipReport()))
+    held_out[name] = [d for d, m in zip(docs, eval_mask(len(docs), 0.05, 0)) if m]
+
+  def nats_per_char(ckpt):
+    loaded = load_checkpoint(ckpt, sharding, dtype="float32")
+    tok = load_tokenizer(loaded.tokenizer_file)
+    scores = []
+    for docs in held_out.values():
+      nll, _ = PerplexityEvaluator(loaded.model, tok.pad_id).evaluate(tok.encode_batch(docs, bos=True))
+      scores.append(nll / sum(len(d) for d in docs))
+    return scores
+
+  extended = os.path.join(out, "cpt_extended")
+  result = extend_vocabulary(load_checkpoint(os.path.join(base_dir, "checkpoints"), sharding),
+                             "cpt_base", [finance], extended, sharding, new_pieces=256, log=print)
+  for f, (before, after) in result.tokens_per_char.items():
+    print(f"tokens per character of {os.path.basename(f)}: {before:.3f} -> {after:.3f}")
+  _, s1_dir, _ = train_stage(out, "cpt_stage1", "continue_tiny.py:stage1", extended, tokenizer=None)
+  _, s2_dir, _ = train_stage(out, "cpt_stage2", "continue_tiny.py:stage2",
+                             os.path.join(s1_dir, "checkpoints"), tokenizer=None)
+  rows = {"base (general tokenizer)": nats_per_char(os.path.join(base_dir, "checkpoints")),
+          "vocabulary extended": nats_per_char(extended),
+          "after stage 1 (embeddings)": nats_per_char(os.path.join(s1_dir, "checkpoints")),
+          "after stage 2 (everything)": nats_per_char(os.path.join(s2_dir, "checkpoints"))}
+  print(f"{'nats per character, held out':<32} {'general':>8} {'finance':>8}")
+  for name, (g, f) in rows.items():
+    print(f"{name:<32} {g:>8.3f} {f:>8.3f}")
+  summary["continued pretraining tokens/char of finance text"] = " -> ".join(
+      f"{r:.3f}" for r in next(iter(result.tokens_per_char.values())))
+  summary["continued pretraining nats/char general, finance"] = "; ".join(
+      f"{name} {g:.3f}, {f:.3f}" for name, (g, f) in rows.items())
 
 
 def benchmarks(out, models, tok, sharding, summary):
@@ -266,6 +317,7 @@ def main(argv):
   benchmarks(out, {"pretrained": pretrained, "sft": sft_model, "ppo": ppo_actor}, tok, sharding, summary)
   quantised_chat_models(out, os.path.join(ppo_dir, "checkpoints"), sharding, ppl, tok, summary)
   self_qa_data(out, chat.model, tok, 8 if FLAGS.quick else 32, summary)
+  continued_pretraining(out, sharding, summary)
 
   print("\n== summary")
   rows = [("output", out), ("tokenizer", os.path.join(out, "tokenizer.model")),
@@ -273,7 +325,7 @@ def main(argv):
           ("quantised chat models", f"{out}/chat_int8, {out}/chat_int4"),
           ("self-qa sft data", os.path.join(out, "self_qa.jsonl")),
           ("plots", ", ".join(f"{out}/{n}.png" for n in ("pretrain", "sft", "reward", "ppo", "win_rates",
-                                                          "benchmarks")))]
+                                                          "benchmarks", "cpt_stage2")))]
   rows += [(k, f"{v:.4f}" if isinstance(v, float) else v) for k, v in summary.items()]
   rows.append(("wall time", f"{time.time() - start:.0f}s"))
   for k, v in rows:

@@ -33,6 +33,9 @@ def base_config() -> ConfigDict:
   # Start from an HF directory or an xy_jax checkpoint instead of random weights (None: random).
   c.init_from_hf = ml_collections.config_dict.placeholder(str)
   c.init_from_checkpoint = ml_collections.config_dict.placeholder(str)
+  # Model fields taken from this config rather than from the starting weights (context extension:
+  # "max_position_embeddings", "rope_theta", "rope_scaling"); the shape always comes from them.
+  c.model_from_config = ()
 
   c.mesh = ConfigDict({"data": 1, "fsdp": -1, "tensor": 1, "dcn_data": 1})
   # Overrides of the logical-axis rules: name -> tuple of mesh axes (() = replicated), e.g.
@@ -212,6 +215,10 @@ def validate(c: ConfigDict) -> ModelConfig:
   for i, task in enumerate(c.train.eval_tasks):
     _field(f"train.eval_tasks[{i}]", isinstance(task, dict), f"{task!r}: a dict of evaluate.py fields")
     EvalSpec.from_dict(dict(task), f"train.eval_tasks[{i}]")
+  for name in c.model_from_config:
+    _field("model_from_config", name in ("max_position_embeddings", "rope_theta", "rope_scaling"),
+           f"{name!r}: only max_position_embeddings, rope_theta and rope_scaling (the weights fix "
+           "the shape)")
   _field("init_from_hf", not (c.init_from_hf and c.init_from_checkpoint),
          "set at most one of init_from_hf and init_from_checkpoint")
   return model

@@ -9,7 +9,7 @@ import pytest
 
 from tests.train.train_helpers import ROOT, env
 
-PLOTS = ("pretrain", "sft", "reward", "ppo", "win_rates", "benchmarks")
+PLOTS = ("pretrain", "sft", "reward", "ppo", "win_rates", "benchmarks", "cpt_stage1", "cpt_stage2")
 SUMMARY_KEYS = (
     "perplexity on held-out text: untrained", "perplexity on held-out text: pretrained",
     "pretrain final loss", "sft final answer loss / lm loss", "sft held-out answer loss",
@@ -17,7 +17,8 @@ SUMMARY_KEYS = (
     "win+tie PPO vs SFT, overall", "greedy tokens identical to transformers",
     "int8 perplexity rise vs bfloat16 (%)", "int4 perplexity rise vs bfloat16 (%)", "self-qa",
     "benchmark accuracy, pretrained (loglik)", "benchmark accuracy, sft (generate)",
-    "benchmark accuracy, ppo (generate)")
+    "benchmark accuracy, ppo (generate)", "continued pretraining tokens/char of finance text",
+    "continued pretraining nats/char general, finance")
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,7 @@ def test_demo_writes_every_artifact(demo_out):
   out, stdout = demo_out
   for stage in ("== tokenizer", "== pretrain", "== sft", "== reward", "== ppo", "== win / tie / lose",
                 "== benchmarks", "== export", "== chat through transformers", "== quantise", "== Self-QA",
-                "== summary"):
+                "== continued pretraining", "== summary"):
     assert stage in stdout, stage
   for name in PLOTS:
     with open(os.path.join(out, f"{name}.png"), "rb") as f:

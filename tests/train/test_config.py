@@ -60,3 +60,21 @@ def test_base_config_is_complete():
   cfg = base_config()
   cfg.data.sources = {"a": {"paths": ["x"], "weight": 1.0}}
   validate(cfg)
+
+
+@pytest.mark.parametrize("path,arg", [("continue_llama2_70b.py", "stage1"), ("continue_llama2_70b.py", "stage2"),
+                                      ("continue_tiny.py", "base"), ("continue_tiny.py", "stage2")])
+def test_continued_pretraining_stages(path, arg):
+  spec = importlib.util.spec_from_file_location(path[:-3], os.path.join(ROOT, "configs", path))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  cfg = module.get_config(arg)
+  model = validate(cfg)
+  if arg == "stage1":
+    assert cfg.optim.trainable == r"embed_tokens|lm_head" and model.vocab_size == 39438
+  if path == "continue_llama2_70b.py" and arg == "stage2":
+    assert cfg.data.buckets == (2048, 4096, 8192, 16384) and len(cfg.data.mixture_schedule) == 2
+    shares = [sum(w for n, w in m.items() if n.endswith("finance")) for _, m in cfg.data.mixture_schedule]
+    assert shares == pytest.approx([0.2, 0.3])  # the finance share rises
+    zh = sum(w for n, w in cfg.data.sources.items() for n, w in [(n, w.weight)] if n.startswith("zh"))
+    assert zh == pytest.approx(0.75)  # Chinese:English 3:1

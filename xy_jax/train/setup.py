@@ -36,6 +36,9 @@ STAGE_BUILDERS = {"pretrain": pretrain.build, "sft": pretrain.build, "reward": r
 
 
 NUMERICS = ("dtype", "scan_layers", "remat_policy", "attention_impl")
+def _start_overrides(cfg: ConfigDict, model_cfg: ModelConfig) -> dict:
+  """The fields of `model_cfg` that apply over the starting weights' own config."""
+  return {k: getattr(model_cfg, k) for k in NUMERICS + tuple(cfg.model_from_config)}
 
 
 def _initial_params(cfg: ConfigDict, model_cfg: ModelConfig, stage_cls, sharding, log):
@@ -44,7 +47,7 @@ def _initial_params(cfg: ConfigDict, model_cfg: ModelConfig, stage_cls, sharding
   Parts the source lacks are freshly initialised and parts the target lacks are dropped, both
   logged: an SFT or causal-LM checkpoint gives a reward model its body with a new value head.
   """
-  numerics = {k: getattr(model_cfg, k) for k in NUMERICS}
+  numerics = _start_overrides(cfg, model_cfg)
   if cfg.init_from_hf:
     from xy_jax.convert.hf import load_hf
     from xy_jax.convert.hf_config import model_kind
@@ -78,15 +81,14 @@ def _source_model_config(cfg: ConfigDict, model_cfg: ModelConfig) -> ModelConfig
   if cfg.init_from_hf:
     from xy_jax.convert.hf_config import model_config_from_hf
     return model_config_from_hf(os.path.join(cfg.init_from_hf, "config.json"),
-                                param_dtype=model_cfg.param_dtype,
-                                **{k: getattr(model_cfg, k) for k in NUMERICS})
+                                param_dtype=model_cfg.param_dtype, **_start_overrides(cfg, model_cfg))
   if cfg.init_from_checkpoint:
     meta = checkpoint.load_meta(cfg.init_from_checkpoint)
     src = checkpoint.model_config_from_meta(meta, cfg.init_from_checkpoint)
     if src.quant != "none":
       raise ConfigError(f"init_from_checkpoint={cfg.init_from_checkpoint}: a {src.quant} quantised "
                         "checkpoint cannot be trained; start from the float checkpoint")
-    return src.replace(**{k: getattr(model_cfg, k) for k in NUMERICS})
+    return src.replace(**_start_overrides(cfg, model_cfg))
   return model_cfg
 
 
