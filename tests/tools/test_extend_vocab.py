@@ -140,3 +140,21 @@ def test_bad_input_is_one_line_and_writes_nothing(base, tmp_path, args, message)
   assert "Traceback" not in proc.stderr
   assert message in proc.stderr.strip().splitlines()[-1]
   assert not os.path.exists(out) and not [p for p in os.listdir(tmp_path) if "partial" in p]
+
+
+def test_a_reward_model_is_refused(tmp_path, one_device_sharding):
+  from flax import nnx
+  from xy_jax import checkpoint
+  from xy_jax.data.tokenizer import DEFAULT_ASSET
+  from xy_jax.models.factory import init_model
+  from xy_jax.models.presets import get_preset
+  from xy_jax.models.reward import RewardModel
+  cfg = get_preset("tiny")
+  rm = str(tmp_path / "rm")
+  checkpoint.save_model(rm, nnx.to_pure_dict(nnx.state(init_model(RewardModel, cfg, one_device_sharding))),
+                        {"model": cfg.to_dict(), "kind": "reward"}, 0, DEFAULT_ASSET)
+  out = str(tmp_path / "out")
+  proc = _tool("extend_vocab.py", "--checkpoint", rm, "--corpus", FINANCE, "--new_pieces", "10", "--out", out)
+  assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+  last = proc.stderr.strip().splitlines()[-1]
+  assert "a reward model cannot take new vocabulary rows" in last and not os.path.exists(out)
