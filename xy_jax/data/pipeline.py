@@ -161,6 +161,14 @@ class ScheduledPlanner:
                                   bucket_weights)
                      for start, weights in self.schedule]
 
+  @property
+  def buckets(self) -> tuple[int, ...]:
+    return self.planners[0].buckets
+
+  def epoch(self, e: int) -> list[StepPlan]:
+    """The first segment's epoch `e` (what a run without a schedule trains on)."""
+    return self.planners[0].epoch(e)
+
   def step(self, i: int) -> StepPlan:
     k = bisect.bisect_right(self.starts, i) - 1
     return self.planners[k].step(i - self.starts[k])
