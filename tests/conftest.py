@@ -9,6 +9,8 @@ import tempfile
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Two test workers may AOT-compile for TPU topologies at once; libtpu otherwise takes a host lock.
+os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
 # JAX's persistent compilation cache, shared by the test processes and the training subprocesses
 # they start (inherited through the environment): most of them compile the same tiny programs.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(tempfile.gettempdir(), "xy_jax_test_jit_cache"))
@@ -16,6 +18,8 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 import jax  # noqa: E402
+
+import xy_jax.stages  # noqa: E402,F401  registers every stage, as the entry points do
 import pytest  # noqa: E402
 
 jax.config.update("jax_default_matmul_precision", "highest")

@@ -12,7 +12,7 @@ from flax import nnx
 from xy_jax import checkpoint
 from xy_jax.models.factory import init_model
 from xy_jax.models.llama import CausalLM
-from xy_jax.models.loading import load_checkpoint
+from xy_jax.loading import load_checkpoint
 from xy_jax.models.model_config import ConfigError
 from xy_jax.models.presets import get_preset
 

@@ -168,7 +168,7 @@ def bench_eval(cfg):
   from xy_jax.eval.run import EvalSpec, Evaluator
   from xy_jax.models.factory import init_model
   from xy_jax.models.llama import CausalLM
-  from xy_jax.models.loading import load_model
+  from xy_jax.loading import load_model
   from xy_jax.sharding import LogicalSharding
   mesh = cli.mesh_sharding("1,1,-1")
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -15,6 +15,7 @@ from ml_collections import config_flags
 
 from xy_jax import cli
 from xy_jax.data.buckets import bucket_table
+import xy_jax.stages  # noqa: F401  registers every stage
 from xy_jax.train.setup import setup
 
 config_flags.DEFINE_config_file("config", None, "training config", lock_config=True)
@@ -27,8 +28,8 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   rs = setup(FLAGS.config, log=cli.log)
-  sources = rs.stage.train_source.planner.sources
-  buckets = rs.stage.train_source.planner.buckets
+  sources = rs.task.train_source.planner.sources
+  buckets = rs.task.train_source.planner.buckets
   totals = {b: {"rows": 0, "tokens": 0, "capacity": 0, "docs": 0} for b in buckets}
   for src in sources:
     for row in bucket_table(src.packed):
@@ -40,14 +41,14 @@ def main(argv):
 
   speed = {}
   if FLAGS.timing:
-    planner, source = rs.stage.train_source.planner, rs.stage.train_source
+    planner, source = rs.task.train_source.planner, rs.task.train_source
     state = rs.init_state(cli.log)
     for b in buckets:
       step = next((i for i, plan in enumerate(planner.epoch(0)) if plan.bucket == b), None)
       if step is None:
         continue
       batch = source[step]
-      batch.pop("bucket"), batch.pop("source")
+      batch.pop("source")
       device_batch = rs.to_device(batch)
       state, m = rs.train_step(state, device_batch)  # compile
       jax.block_until_ready(m)

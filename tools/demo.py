@@ -38,10 +38,11 @@ from xy_jax.infer.perplexity import PerplexityEvaluator
 from xy_jax.infer.sampling import SamplingConfig
 from xy_jax.models.factory import init_model
 from xy_jax.models.llama import CausalLM
-from xy_jax.models.loading import load_checkpoint
+from xy_jax.loading import load_checkpoint
 from xy_jax.quant.quantize_model import param_bytes, quantize_model, save_quantized
 from xy_jax.plots import plot_ppo, plot_training, read_metrics
 from xy_jax.sharding import LogicalSharding, make_mesh
+import xy_jax.stages  # noqa: F401  registers every stage
 from xy_jax.train.loop import run
 
 flags.DEFINE_string("out", "demo_out", "directory for every artifact (replaced)")

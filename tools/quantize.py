@@ -19,7 +19,7 @@ from xy_jax.data.sources import SkipReport, read_documents
 from xy_jax.data.tokenizer import load_tokenizer
 from xy_jax.infer.perplexity import PerplexityEvaluator
 from xy_jax.io_utils import atomic_output_dir
-from xy_jax.models.loading import load_model
+from xy_jax.loading import load_model
 from xy_jax.quant.quantize_model import param_bytes, quantize_model, save_quantized
 
 cli.define_model_source_flags()

@@ -16,7 +16,8 @@ import jax
 import numpy as np
 from ml_collections import ConfigDict
 
-from xy_jax.quant.int_weights import storage_bits
+import xy_jax.stages  # noqa: F401  registers every stage
+from xy_jax.models.int_weights import storage_bits
 from xy_jax.train.setup import setup
 
 GIB = 2**30
@@ -135,7 +136,7 @@ def cost_probe(cfg: ConfigDict, devices, log) -> dict[str, tuple[float, float]]:
     probe.data.tokens_per_step = cfg.data.tokens_per_step // accum
     rs = setup(probe, log=lambda *_: None, with_data=False, devices=devices)
     out = {}
-    for label, spec in rs.stage.plan_batches().items():
+    for label, spec in rs.task.plan_batches().items():
       compiled = rs.train_step.lower(rs.abstract_state, _abstract_batch(rs, spec)).compile()
       cost = compiled.cost_analysis()
       cost = cost[0] if isinstance(cost, list) else cost
@@ -149,18 +150,18 @@ def make_plan(cfg: ConfigDict, topology_name: str, config_name: str = "", log=pr
   devices, chip = topology(topology_name)
   rs = setup(cfg, log=log, with_data=False, devices=devices)
   state = rs.abstract_state
-  multi_program = hasattr(rs.train_step, "plan")
   programs, mfus, shapes = [], [], []
-  for label, spec in rs.stage.plan_batches().items():
+  for label, spec in rs.task.plan_batches().items():
     batch = _abstract_batch(rs, spec)
     rows, length = next(iter(spec.values()))[0][:2]
     log(f"compiling {label} ...")
-    if multi_program:
+    thunks = rs.learner.programs(rs.train_step, state, batch)
+    if not rs.learner.estimates_time:
       # PPO: memory per program; loop-heavy programs (generation) have no reliable time estimate.
-      thunks = rs.train_step.plan(state, batch)
       programs += [_compile(f"{label}: {name}", thunk, 0) for name, thunk in thunks.items()]
       continue
-    programs.append(_compile(label, lambda: rs.train_step.lower(state, batch).compile(), rows * length))
+    (thunk,) = thunks.values()
+    programs.append(_compile(label, thunk, rows * length))
     shapes.append((label, length))
   # Time is probed only for a step that fits: a refused plan needs no estimate.
   fits = all("does not compile" not in p.label and p.peak <= chip.hbm_gib * GIB for p in programs)
@@ -169,7 +170,7 @@ def make_plan(cfg: ConfigDict, topology_name: str, config_name: str = "", log=pr
     for piece, (label, length) in zip(programs, shapes):
       piece.flops, piece.seconds = probe[label]
       tps = piece.tokens / piece.seconds if piece.seconds else 0.0
-      mfus.append(tps * rs.stage.flops_per_token(length) / (chip.bf16_flops * len(devices)))
+      mfus.append(tps * rs.task.flops_per_token(length) / (chip.bf16_flops * len(devices)))
   return Plan(config_name, topology_name, len(devices), chip, dict(rs.mesh.shape),
               per_device_bytes(state.params), per_device_bytes(state.opt_state), programs, mfus)
 

@@ -122,6 +122,11 @@ class LogicalSharding:
     """Where the model runs: the mesh's devices (for AOT plans, not the host's), else the default."""
     return self.mesh.devices.flat[0].platform if self.mesh is not None else jax.default_backend()
 
+  @property
+  def data_parallel_size(self) -> int:
+    """How many ways a batch's rows are split (the mesh's data and fsdp axes)."""
+    return 1 if self.mesh is None else self.mesh.shape["data"] * self.mesh.shape["fsdp"]
+
   def spec(self, logical_axes: Sequence[str | None]) -> PartitionSpec:
     return logical_to_spec(logical_axes, self.rules, self.mesh)
 

@@ -17,7 +17,7 @@ from xy_jax.infer.generate import Generator
 from xy_jax.infer.sampling import SamplingConfig
 from xy_jax.models.factory import init_model
 from xy_jax.models.llama import CausalLM
-from xy_jax.models.loading import load_checkpoint
+from xy_jax.loading import load_checkpoint
 from xy_jax.models.presets import get_preset
 
 QUIET = lambda *_: None  # noqa: E731

@@ -72,7 +72,7 @@ def _epoch_token_multiset(sources, planner, pad_id):
   buckets = collections.Counter()
   for step in range(n):
     batch = src[step]
-    b = int(batch["bucket"])
+    b = src.row_length(step)
     buckets[b] += 1
     assert batch["tokens"].shape == (2048 // b, b)
     for toks, seg, pos in zip(batch["tokens"], batch["segment_ids"], batch["positions"]):

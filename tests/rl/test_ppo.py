@@ -27,16 +27,15 @@ def _cfg(lm, rm, **over):
 def test_frozen_models_stay_bit_identical_and_first_ratios_are_one(lm_checkpoint, rm_checkpoint):
   from xy_jax.train.setup import setup
   rs = setup(_cfg(lm_checkpoint, rm_checkpoint, train__steps=3), log=lambda *_: None)
-  frozen_before = jax.tree.map(np.array, (rs.stage.frozen["ref_params"], rs.stage.frozen["rm_params"]))
+  frozen_before = jax.tree.map(np.array, (rs.learner.frozen["ref_params"], rs.learner.frozen["rm_params"]))
   state = rs.init_state(log=lambda *_: None)
   actor_before = jax.tree.map(np.array, state.params["actor"])
   critic_before = jax.tree.map(np.array, state.params["critic"])
   for step in range(3):
-    batch = rs.stage.train_source[step]
-    batch.pop("bucket")
+    batch = rs.task.train_source[step]
     state, m = rs.train_step(state, rs.to_device(batch))
     assert float(m["first_ratio_max_dev"]) == 0.0  # exactly 1 before any update
-  frozen_after = jax.tree.map(np.array, (rs.stage.frozen["ref_params"], rs.stage.frozen["rm_params"]))
+  frozen_after = jax.tree.map(np.array, (rs.learner.frozen["ref_params"], rs.learner.frozen["rm_params"]))
   for a, b in zip(jax.tree.leaves(frozen_before), jax.tree.leaves(frozen_after)):
     assert a.tobytes() == b.tobytes()
   changed = lambda before, after: any(  # noqa: E731
@@ -119,11 +118,23 @@ def test_normalize_reward_uses_the_reward_models_held_out_statistics(lm_checkpoi
   for normalize in (False, True):
     rs = setup(_cfg(lm_checkpoint, rm_checkpoint, train__steps=2, ppo__normalize_reward=normalize,
                     ppo__no_eos_penalty=0.0), log=lambda *_: None)
-    assert rs.stage.frozen["reward_norm"] == ((mean, std) if normalize else None)
+    assert rs.learner.frozen["reward_norm"] == ((mean, std) if normalize else None)
     state = rs.init_state(log=lambda *_: None)
-    batch = rs.stage.train_source[0]
-    batch.pop("bucket")
+    batch = rs.task.train_source[0]
     _, m = rs.train_step(state, rs.to_device(batch))
     reward_means.append(float(m["reward_mean"]))
   # Same actor, prompts and sampling seed: the same answers, so the batch mean maps linearly.
   np.testing.assert_allclose(reward_means[1], (reward_means[0] - mean) / std, rtol=1e-4, atol=1e-5)
+
+
+def test_ppo_weight_decay_spares_norms_like_every_other_stage(lm_checkpoint, rm_checkpoint):
+  import optax
+  from xy_jax.train.setup import setup
+  rs = setup(_cfg(lm_checkpoint, rm_checkpoint, optim__weight_decay=0.1, optim__warmup_steps=0),
+             log=lambda *_: None)
+  params = jax.tree.map(lambda a: np.ones(a.shape, a.dtype), rs.abstract_state.params)
+  updates, _ = rs.tx.update(jax.tree.map(np.zeros_like, params), rs.tx.init(params), params)
+  after = optax.apply_updates(params, updates)
+  for part in ("actor", "critic"):
+    assert np.all(np.asarray(after[part]["model"]["norm"]["weight"]) == 1.0)
+    assert np.all(np.asarray(after[part]["model"]["layers"]["mlp"]["up_proj"]["weight"]) < 1.0)

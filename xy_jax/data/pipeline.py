@@ -26,6 +26,7 @@ import grain
 import numpy as np
 
 from xy_jax.data.buckets import PackedRows, build_row, pack
+from xy_jax.data.step_source import StepSource
 from xy_jax.data.prepared import PreparedSource
 from xy_jax.models.model_config import ConfigError
 
@@ -216,11 +217,13 @@ class StepBatches:
             else build_row([], plan.bucket, self.pad_id) for s, r in mine.tolist()]
     batch = {k: np.stack([row[k] for row in rows]) for k in rows[0]}
     batch["source"] = mine[:, 0].astype(np.int32)
-    batch["bucket"] = np.asarray(plan.bucket, np.int32)
     return batch
 
+  def row_length(self, step: int) -> int:
+    return self.planner.step(int(step)).bucket
 
-def train_iterator(source: StepBatches, prefetch: int = 2) -> grain.DatasetIterator:
+
+def train_iterator(source: StepSource, prefetch: int = 2) -> grain.DatasetIterator:
   ds = grain.MapDataset.source(source).to_iter_dataset()
   if prefetch:
     ds = grain.experimental.ThreadPrefetchIterDataset(ds, prefetch_buffer_size=prefetch)

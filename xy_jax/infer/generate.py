@@ -28,9 +28,12 @@ class Generation:
   finished: bool  # True when the row emitted EOS
 
 
-def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, bucket: int = PROMPT_BUCKET):
-  length = max(len(p) for p in prompts)
-  length = -(-length // bucket) * bucket
+def left_pad(prompts: Sequence[Sequence[int]], pad_id: int, bucket: int = PROMPT_BUCKET,
+             length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """(tokens [B, L] int32, valid [B, L] bool), prompts right-aligned. L: `length`, else the longest
+  prompt rounded up to a multiple of `bucket` (few distinct shapes, few compiles)."""
+  if length is None:
+    length = -(-max(len(p) for p in prompts) // bucket) * bucket
   tokens = np.full((len(prompts), length), pad_id, np.int32)
   valid = np.zeros((len(prompts), length), bool)
   for i, p in enumerate(prompts):

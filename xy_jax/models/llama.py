@@ -23,7 +23,7 @@ from jax.ad_checkpoint import checkpoint_name
 from xy_jax.models import rope
 from xy_jax.models.attention import dot_product_attention
 from xy_jax.models.model_config import ModelConfig
-from xy_jax.quant import int_weights
+from xy_jax.models import int_weights
 from xy_jax.sharding import LogicalSharding
 
 INIT_STD = 0.02  # HF LlamaConfig.initializer_range
@@ -59,7 +59,7 @@ class Weight(nnx.Module):
   """A bias-free projection whose single parameter is called `weight` (as in HF).
 
   The first `n_in` dims of the weight are contracted. With `cfg.quant` set (and `quantizable`),
-  `weight` holds integers and `weight_scale` their scales (see `xy_jax.quant.int_weights`).
+  `weight` holds integers and `weight_scale` their scales (see `xy_jax.models.int_weights`).
   """
 
   def __init__(self, shape: Sequence[int], axes: Sequence[str], cfg: ModelConfig, rngs: nnx.Rngs,

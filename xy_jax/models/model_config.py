@@ -11,6 +11,8 @@ ROPE_TYPES = ("default", "linear", "dynamic", "llama3")
 REMAT_POLICIES = ("none", "full", "dots", "dots_with_no_batch_dims", "save_qkv_proj")
 ATTENTION_IMPLS = ("auto", "xla", "cudnn", "splash")
 QUANT_MODES = ("none", "int8", "int4")
+# How a model runs rather than what it is: a run's config sets these over any loaded weights.
+NUMERICS = ("dtype", "scan_layers", "remat_policy", "attention_impl")
 
 
 class ConfigError(ValueError):
@@ -53,6 +55,9 @@ class ModelConfig:
 
   def replace(self, **kw) -> "ModelConfig":
     return dataclasses.replace(self, **kw)
+
+  def numerics(self) -> dict[str, Any]:
+    return {k: getattr(self, k) for k in NUMERICS}
 
   def to_dict(self) -> dict[str, Any]:
     return dataclasses.asdict(self)

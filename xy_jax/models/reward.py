@@ -22,7 +22,7 @@ class RewardModel(nnx.Module):
     self.model = Decoder(cfg, rngs, sharding)
     std = 1.0 / (cfg.hidden_size + 1) ** 0.5
     self.score = Weight((cfg.hidden_size, 1), ("embed", None), cfg, rngs,
-                        init=jax.nn.initializers.normal(std), quantizable=False)
+                        init=jax.nn.initializers.normal(std), quantizable=False, sharding=sharding)
 
   def __call__(self, tokens, positions=None, segment_ids=None, cache=None):
     """Per-token values [B, T] float32 (and the cache, as CausalLM returns)."""

@@ -12,7 +12,7 @@ from xy_jax import checkpoint
 from xy_jax.models.factory import abstract_model, param_paths, state_shardings
 from xy_jax.models.llama import Weight
 from xy_jax.models.model_config import ConfigError, ModelConfig
-from xy_jax.quant import int_weights
+from xy_jax.models import int_weights
 from xy_jax.sharding import LogicalSharding
 
 

@@ -66,24 +66,40 @@ def whiten(x, mask, eps: float = 1e-8):
   return (x - mean) * jax.lax.rsqrt(var + eps) * mask
 
 
-def policy_loss(logp_new, logp_old, advantages, mask, clip_eps: float = 0.2):
-  """Clipped surrogate: masked mean of max(-A * ratio, -A * clip(ratio, 1 - eps, 1 + eps))."""
+def policy_loss_sums(logp_new, logp_old, advantages, mask, clip_eps: float = 0.2):
+  """Clipped surrogate summed over masked tokens: sum of max(-A * ratio, -A * clip(ratio, 1 - eps,
+  1 + eps)), with its statistics as sums (and the largest |ratio - 1|), so micro-batches add."""
   ratio = jnp.exp(logp_new - logp_old)
   unclipped = -advantages * ratio
   clipped = -advantages * jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
-  loss = masked_mean(jnp.maximum(unclipped, clipped), mask)
-  stats = {"policy_clipfrac": masked_mean((clipped > unclipped).astype(jnp.float32), mask),
-           "approx_kl": 0.5 * masked_mean(jnp.square(logp_new - logp_old), mask),
-           "ratio_max_dev": jnp.max(jnp.abs(ratio - 1.0) * mask)}
+  loss = jnp.sum(jnp.maximum(unclipped, clipped) * mask)
+  stats = {"policy_clipfrac_sum": jnp.sum((clipped > unclipped).astype(jnp.float32) * mask),
+           "approx_kl_sum": 0.5 * jnp.sum(jnp.square(logp_new - logp_old) * mask),
+           "ratio_dev_max": jnp.max(jnp.abs(ratio - 1.0) * mask)}
   return loss, stats
 
 
-def value_loss(values_new, values_old, returns, mask, clip_eps: float = 0.2):
-  """0.5 * masked mean of max((V - G)^2, (clip(V, V_old - eps, V_old + eps) - G)^2)."""
+def policy_loss(logp_new, logp_old, advantages, mask, clip_eps: float = 0.2):
+  """The clipped surrogate's masked mean, and its statistics as means."""
+  total, sums = policy_loss_sums(logp_new, logp_old, advantages, mask, clip_eps)
+  n = jnp.maximum(jnp.sum(mask), 1e-8)
+  return total / n, {"policy_clipfrac": sums["policy_clipfrac_sum"] / n,
+                     "approx_kl": sums["approx_kl_sum"] / n, "ratio_max_dev": sums["ratio_dev_max"]}
+
+
+def value_loss_sums(values_new, values_old, returns, mask, clip_eps: float = 0.2):
+  """0.5 * sum over masked tokens of max((V - G)^2, (clip(V, V_old - eps, V_old + eps) - G)^2)."""
   v_clip = jnp.clip(values_new, values_old - clip_eps, values_old + clip_eps)
   a, b = jnp.square(values_new - returns), jnp.square(v_clip - returns)
-  loss = 0.5 * masked_mean(jnp.maximum(a, b), mask)
-  return loss, {"value_clipfrac": masked_mean((b > a).astype(jnp.float32), mask)}
+  return 0.5 * jnp.sum(jnp.maximum(a, b) * mask), {
+      "value_clipfrac_sum": jnp.sum((b > a).astype(jnp.float32) * mask)}
+
+
+def value_loss(values_new, values_old, returns, mask, clip_eps: float = 0.2):
+  """The clipped value loss's masked mean (0.5 * mean of the larger squared error)."""
+  total, sums = value_loss_sums(values_new, values_old, returns, mask, clip_eps)
+  n = jnp.maximum(jnp.sum(mask), 1e-8)
+  return total / n, {"value_clipfrac": sums["value_clipfrac_sum"] / n}
 
 
 def adaptive_kl(kl_coef, observed_kl, target: float, horizon: float, n_samples: int):

@@ -39,6 +39,7 @@ def main(argv):
     jax.config.update("jax_num_cpu_devices", FLAGS.cpu_devices)
   distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id,
                          FLAGS.distributed, FLAGS.cpu_collectives)
+  import xy_jax.stages  # noqa: F401  registers every stage (the entry point is the composition root)
   from xy_jax.train.loop import TrainingError, run
   log = cli.log if jax.process_index() == 0 else (lambda *_: None)
   try:

@@ -24,8 +24,8 @@ class BenchEval:
   """Built once per run (splits read and checked at start, programs compiled on first use)."""
 
   def __init__(self, specs: list[EvalSpec], rs: Any, log):
-    if rs.stage.kind != "causal_lm":
-      raise ConfigError(f"train.eval_tasks: stage {rs.stage.name!r} trains a {rs.stage.kind} model, "
+    if rs.task.kind != "causal_lm":
+      raise ConfigError(f"train.eval_tasks: stage {rs.task.name!r} trains a {rs.task.kind} model, "
                         "which has no LM head to answer benchmark questions")
     self.specs = specs
     self.evaluator = Evaluator(rs.graphdef, rs.tokenizer, rs.sharding, rs.model_cfg.max_position_embeddings)

@@ -1,6 +1,6 @@
 """The one training loop: config -> mesh -> state -> data -> steps -> metrics, eval, checkpoints.
 
-Every stage (pretraining, SFT, reward modelling) supplies a `Stage`; the loop owns everything
+Every stage supplies a `Task` and its `Learner` (train.task, train.learner); the loop owns everything
 else: sharded state creation or exact resume, the jitted step with donated state, per-step
 metrics, periodic eval, checkpoints (async; SIGTERM and Ctrl-C save at the next step boundary), the
 non-finite guard, and one run per workdir (a lock).
@@ -94,7 +94,7 @@ def run(cfg: ConfigDict, workdir: str, log=print, interrupts: Interrupts | None 
 def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResult:
   is_main = jax.process_index() == 0
   rs = setup(cfg, log)
-  stage, tok = rs.stage, rs.tokenizer
+  task, tok = rs.task, rs.tokenizer
   if interrupts.agreed():
     log("stopped by a signal during setup; nothing was trained or saved")
     return RunResult(0, None, interrupts.signum)
@@ -128,10 +128,10 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
       log(f"data plan changed at step {start} ({'; '.join(changes)}): continuing with batch "
           f"{start} of the new plan")
     recorded = meta.get("stage_meta", {}).get("mixture_schedule")
-    if recorded and hasattr(stage.train_source, "reschedule"):
-      schedule = resumed_schedule(recorded, stage.meta["mixture_schedule"], start)
-      stage.train_source.reschedule(schedule)
-      stage.meta["mixture_schedule"] = schedule
+    if recorded and hasattr(task.train_source, "reschedule"):
+      schedule = resumed_schedule(recorded, task.meta["mixture_schedule"], start)
+      task.train_source.reschedule(schedule)
+      task.meta["mixture_schedule"] = schedule
   else:
     start = 0
     state = rs.init_state(log)
@@ -146,7 +146,7 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
   def evaluate() -> dict[str, float]:
     """Per eval set: the stage's metrics from summed step outputs; `eval_loss` over all sets."""
     out, nll, count = {}, 0.0, 0.0
-    for name, batches in stage.eval_sets.items():
+    for name, batches in task.eval_sets.items():
       totals: dict[str, float] = {}
       for b in batches:
         sums = jax.device_get(rs.eval_step(state.params, rs.to_device(rs.local_rows(b))))
@@ -154,7 +154,7 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
           totals[k] = totals.get(k, 0.0) + float(v)
       if totals.get("count"):
         out[f"eval/loss/{name}"] = totals["nll_sum"] / totals["count"]
-        for k, v in stage.summarize_eval(totals).items():
+        for k, v in task.summarize_eval(totals).items():
           out[f"eval/{k}/{name}"] = v
       nll, count = nll + totals.get("nll_sum", 0.0), count + totals.get("count", 0.0)
     if count:
@@ -163,8 +163,8 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
       out.update(bench(state.params))
     return out
 
-  meta = {"model": rs.model_cfg.to_dict(), "kind": stage.kind, "stage": stage.name,
-          "stage_meta": stage.meta, "data_plan": data_plan(cfg), "trainable": cfg.optim.trainable,
+  meta = {"model": rs.model_cfg.to_dict(), "kind": task.kind, "stage": task.name,
+          "stage_meta": task.meta, "data_plan": data_plan(cfg), "trainable": cfg.optim.trainable,
           "config": json.loads(cfg.to_json_best_effort())}
   if is_main and tok.model_file:
 
@@ -172,13 +172,13 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
     shutil.copyfile(tok.model_file, os.path.join(ckpt.directory, checkpoint.TOKENIZER_FILE))
 
   # --- the loop --------------------------------------------------------------------------------
-  iterator = train_iterator(stage.train_source, cfg.data.prefetch)
+  iterator = train_iterator(task.train_source, cfg.data.prefetch)
   if data_state is not None:
     iterator.set_state(data_state)
   writer = MetricsWriter(workdir, enabled=is_main, purge_step=start + 1)
   progress = Progress(cfg.train.steps, start, enabled=is_main)
   pending: list[tuple[int, int, int, dict]] = []  # (step, bucket, tokens processed, device metrics)
-  names = list(stage.meta.get("mixture", {}))
+  names = list(task.meta.get("mixture", {}))
   mix = np.zeros(len(names))  # tokens per source in this log window (process 0's rows)
   window_start, last_loss, stopped = time.time(), None, None
   peak = cfg.train.peak_flops_per_device * jax.device_count()
@@ -192,9 +192,9 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
     tokens = sum(t for _, _, t, _ in pending)
     tps = tokens / elapsed
     for (step, bucket, n_tok, _), m in zip(pending, host):
-      record = {**stage.summarize(m), "bucket": bucket, "tokens_per_sec": tps, "row_tokens": n_tok}
+      record = {**task.summarize(m), "bucket": bucket, "tokens_per_sec": tps, "row_tokens": n_tok}
       if peak:
-        record["mfu"] = tps * stage.flops_per_token(bucket) / peak
+        record["mfu"] = tps * task.flops_per_token(bucket) / peak
       writer.write(step, record)
       loss = float(m["loss"])
       if np.isfinite(loss):
@@ -229,9 +229,9 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
   step = start
   try:
     while step < cfg.train.steps:
+      bucket = task.train_source.row_length(step)
       batch = next(iterator)
-      bucket = int(batch.pop("bucket"))
-      row_tokens = stage.tokens_in_batch(batch) * jax.process_count()
+      row_tokens = task.tokens_in_batch(batch) * jax.process_count()
       if names and "source" in batch and "segment_ids" in batch:
         real = batch["source"] >= 0  # filler rows (no source) carry no tokens
         np.add.at(mix, batch["source"][real], (batch["segment_ids"][real] > 0).sum(axis=1))
@@ -242,7 +242,7 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
       if step % cfg.train.log_every == 0 or last:
         flush_metrics()
       eval_metrics = None
-      if (stage.eval_sets or bench) and (step % cfg.train.eval_every == 0 or last):
+      if (task.eval_sets or bench) and (step % cfg.train.eval_every == 0 or last):
         flush_metrics()
         eval_metrics = evaluate()
         last_eval = dict(eval_metrics, step=step)

@@ -25,10 +25,26 @@ def decay_mask(params) -> object:
                                           params)
 
 
-def optimizer(o: ConfigDict, total_steps: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
-  lr = schedule(o, total_steps)
-  tx = optax.chain(
+def adamw(o: ConfigDict, lr: optax.Schedule) -> optax.GradientTransformation:
+  return optax.chain(
       optax.clip_by_global_norm(o.clip_norm) if o.clip_norm > 0 else optax.identity(),
       optax.adamw(lr, b1=o.b1, b2=o.b2, eps=o.eps, weight_decay=o.weight_decay, mask=decay_mask),
   )
-  return tx, lr
+
+
+def optimizer(o: ConfigDict, total_steps: int, groups: dict[str, float] | None = None
+              ) -> tuple[optax.GradientTransformation, optax.Schedule]:
+  """AdamW with clipping, the warmup + schedule of `o`, and decay on matrices only.
+
+  `groups` (top-level parameter name -> peak learning rate; PPO's actor and critic) gives each
+  group its own AdamW and schedule, and clips each group's gradient norm on its own; the first
+  group's schedule is returned.
+  """
+  if not groups:
+    lr = schedule(o, total_steps)
+    return adamw(o, lr), lr
+  scheds = {name: schedule(ConfigDict({**o.to_dict(), "lr": peak}), total_steps)
+            for name, peak in groups.items()}
+  tx = optax.multi_transform({name: adamw(o, sched) for name, sched in scheds.items()},
+                             {name: name for name in groups})  # a prefix of the params tree
+  return tx, next(iter(scheds.values()))

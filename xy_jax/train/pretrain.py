@@ -21,7 +21,7 @@ from xy_jax.data.tokenizer import ChatTemplate, Tokenizer
 from xy_jax.models.llama import CausalLM
 from xy_jax.models.model_config import ConfigError, ModelConfig
 from xy_jax.train.losses import lm_loss_sums, next_token_nll
-from xy_jax.train.stage import Stage
+from xy_jax.train.task import Task, check_rows
 
 
 def lm_loss(z_loss: float, sft_sources: tuple[int, ...] = ()):
@@ -118,9 +118,9 @@ def plan_batches(cfg: ConfigDict) -> dict[str, dict[str, tuple]]:
   return out
 
 
-def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, sharding, log) -> Stage:
+def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, sharding, log) -> Task:
   """`tok=None` builds the stage without data (for planning): no sources are read."""
-  dp_size = sharding.mesh.shape["data"] * sharding.mesh.shape["fsdp"]
+  dp_size = sharding.data_parallel_size
   d = cfg.data
   buckets = tuple(sorted(d.buckets))
   names = list(d.sources.keys())
@@ -128,7 +128,7 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
   sft_sources = tuple(i for i, n in enumerate(names) if d.sources[n].get("format", "text") == "sft")
   if cfg.stage == "sft" and not sft_sources:
     raise ConfigError("data.sources: stage 'sft' needs at least one source with format='sft'")
-  stage = Stage(
+  task = Task(
       name=cfg.stage, model_cls=CausalLM, kind="causal_lm",
       loss_sums=lm_loss(cfg.optim.z_loss, sft_sources), summarize=split_losses,
       train_source=None, eval_sets={}, flops_per_token=lambda length: model_cfg.flops_per_token(length),
@@ -136,16 +136,12 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
             "mixture_schedule": mixture_schedule(cfg)}, summary=[],
       plan_batches=lambda: plan_batches(cfg))
   if tok is None:
-    return stage
+    return task
   sources = open_sources(cfg, tok, log)
   train_rows = [SourceRows(s, buckets, "train", d.eval_fraction, cfg.seed) for s in sources]
   for b in buckets:
-    rows = d.tokens_per_step // b
-    if rows % (dp_size * cfg.optim.grad_accum) or rows % jax.process_count():
-      raise ConfigError(
-          f"data.tokens_per_step={d.tokens_per_step}: bucket {b} gives {rows} rows per step, not "
-          f"divisible by data-parallel size {dp_size} x optim.grad_accum={cfg.optim.grad_accum} "
-          f"(and by {jax.process_count()} processes)")
+    check_rows("data.tokens_per_step", d.tokens_per_step, d.tokens_per_step // b, sharding,
+               cfg.optim.grad_accum, what=f"rows of bucket {b}")
   planner = ScheduledPlanner(train_rows, names, mixture_schedule(cfg), buckets, d.tokens_per_step,
                              cfg.seed, None if d.bucket_weights is None else list(d.bucket_weights))
   for start in planner.starts:  # plans each segment's first epoch: a plan with no batch stops here
@@ -162,7 +158,7 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
     table = bucket_table(rows.packed)
     cells = ", ".join(f"{r['bucket']}: {r['rows']} rows ({r['padding']:.1%} pad)" for r in table
                       if r["rows"])
-    stage.summary.append(f"source {name} (weight {w / sum(weights):.2f}, {rows.source.num_docs} docs): "
+    task.summary.append(f"source {name} (weight {w / sum(weights):.2f}, {rows.source.num_docs} docs): "
                          f"{cells}")
-  stage.train_source, stage.eval_sets = source, evals
-  return stage
+  task.train_source, task.eval_sets = source, evals
+  return task

@@ -10,10 +10,11 @@ from ml_collections import ConfigDict
 from xy_jax.data.pipeline import eval_mask
 from xy_jax.data.preference import Pairs, pair_batch, read_pairs
 from xy_jax.data.sources import SkipReport
+from xy_jax.data.step_source import ShuffledSteps
 from xy_jax.data.tokenizer import ChatTemplate, Tokenizer
 from xy_jax.models.model_config import ConfigError, ModelConfig
 from xy_jax.models.reward import RewardModel, sequence_scores
-from xy_jax.train.stage import Stage
+from xy_jax.train.task import Task, check_rows
 
 
 def pairwise_loss_sums(model, batch) -> dict[str, jax.Array]:
@@ -48,52 +49,27 @@ def eval_pair_metrics(totals: dict) -> dict:
                               "score_std")}
 
 
-class PairSteps:
-  """grain random-access source: index = step, element = this process's pairs (2 rows each)."""
-
-  def __init__(self, pairs: Pairs, pairs_per_step: int, length: int, pad_id: int, seed: int,
-               num_steps: int, process_index: int = 0, process_count: int = 1):
-    self.pairs, self.per_step, self.length, self.pad_id = pairs, pairs_per_step, length, pad_id
-    self.seed, self.num_steps = seed, num_steps
-    self.process_index, self.process_count = process_index, process_count
-    self.steps_per_epoch = max(len(pairs) // pairs_per_step, 1)
-
-  def __len__(self) -> int:
-    return self.num_steps
-
-  def __getitem__(self, step: int) -> dict[str, np.ndarray]:
-    epoch, k = divmod(int(step), self.steps_per_epoch)
-    order = np.random.default_rng([self.seed, epoch]).permutation(len(self.pairs))
-    order = np.resize(order, self.steps_per_epoch * self.per_step)  # tiny sets wrap around
-    chosen = order[k * self.per_step:(k + 1) * self.per_step]
-    share = self.per_step // self.process_count
-    mine = chosen[self.process_index * share:(self.process_index + 1) * share]
-    batch = pair_batch(self.pairs, mine, self.length, self.pad_id)
-    batch["bucket"] = np.asarray(self.length, np.int32)
-    return batch
-
-
-def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, sharding, log) -> Stage:
-  dp_size = sharding.mesh.shape["data"] * sharding.mesh.shape["fsdp"]
+def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, sharding, log) -> Task:
   d = cfg.data
   length = max(d.buckets)
   rows = d.tokens_per_step // length
-  if rows % 2 or (rows // 2) % jax.process_count() or rows % (dp_size * cfg.optim.grad_accum):
-    raise ConfigError(f"data.tokens_per_step={d.tokens_per_step}: {rows} rows per step must be "
-                      f"an even number divisible by data-parallel size {dp_size} x "
-                      f"optim.grad_accum={cfg.optim.grad_accum}")
+  if rows % 2:
+    raise ConfigError(f"data.tokens_per_step={d.tokens_per_step}: {rows} rows per step; a pair "
+                      "takes two, so it must be even")
+  check_rows("data.tokens_per_step", d.tokens_per_step, rows, sharding, cfg.optim.grad_accum)
+  check_rows("data.tokens_per_step", d.tokens_per_step, rows // 2, sharding, what="pairs")
 
   def plan_batches():
     return {f"pairs x {length}": {"tokens": ((rows, length), "int32"), "positions": ((rows, length), "int32"),
                                   "segment_ids": ((rows, length), "int32"), "weight": ((rows,), "float32")}}
 
-  stage = Stage(
+  task = Task(
       name="reward", model_cls=RewardModel, kind="reward", loss_sums=pairwise_loss_sums,
       train_source=None, eval_sets={}, flops_per_token=lambda n: model_cfg.flops_per_token(n),
       summarize=pair_metrics, summarize_eval=eval_pair_metrics, meta={}, summary=[],
       plan_batches=plan_batches)
   if tok is None:
-    return stage
+    return task
   template = ChatTemplate(system=cfg.sft.system)
   report = SkipReport()
   all_pairs = Pairs([], [])
@@ -112,16 +88,17 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
   if len(train) < rows // 2:
     raise ConfigError(f"data.sources: {len(train)} training pairs, fewer than one step's "
                       f"{rows // 2}; add data or lower data.tokens_per_step")
-  source = PairSteps(train, rows // 2, length, tok.pad_id, cfg.seed, cfg.train.steps,
-                     jax.process_index(), jax.process_count())
+  source = ShuffledSteps(len(train), rows // 2, cfg.seed, cfg.train.steps,
+                         lambda mine, step: pair_batch(train, mine, length, tok.pad_id), length,
+                         jax.process_index(), jax.process_count())
   evals, per_batch = [], rows // 2
   for i in range(0, len(held_out), per_batch):
     index = list(range(i, min(i + per_batch, len(held_out))))
     weights = [1.0] * len(index) + [0.0] * (per_batch - len(index))
     index += [index[-1]] * (per_batch - len(index))  # filler pairs with weight 0
     evals.append(pair_batch(held_out, index, length, tok.pad_id, weights))
-  stage.train_source, stage.eval_sets = source, ({"preference": evals} if evals else {})
-  stage.meta = {"pairs": {"train": len(train), "eval": len(held_out), "skipped": report.total}}
-  stage.summary = [f"preference pairs: {len(train)} train, {len(held_out)} held out, "
+  task.train_source, task.eval_sets = source, ({"preference": evals} if evals else {})
+  task.meta = {"pairs": {"train": len(train), "eval": len(held_out), "skipped": report.total}}
+  task.summary = [f"preference pairs: {len(train)} train, {len(held_out)} held out, "
                    f"{report.total} skipped; {rows // 2} pairs per step at length {length}"]
-  return stage
+  return task

@@ -32,11 +32,23 @@ def split_microbatches(batch: dict[str, jax.Array], accum: int, sharding: Logica
   return jax.tree.map(split, batch)
 
 
+def _combine(totals: dict, sums: dict) -> dict:
+  """Accumulate one micro-batch's sums: keys ending in `_max` keep the maximum, the rest add."""
+  return {k: jnp.maximum(totals[k], v) if k.endswith("_max") else totals[k] + v
+          for k, v in sums.items()}
+
+
 def make_train_step(graphdef: nnx.GraphDef, loss_sums: LossSums, tx: optax.GradientTransformation,
                     lr_schedule: optax.Schedule, accum: int, z_loss: float,
-                    sharding: LogicalSharding, mask=None) -> Callable[[TrainState, Any], tuple[TrainState, dict]]:
+                    sharding: LogicalSharding, mask=None, advance: bool = True,
+                    hold: Callable | None = None) -> Callable[[TrainState, Any], tuple[TrainState, dict]]:
   """`mask` (optim.trainable): gradients, optimizer state and updates cover the trainable
-  parameters only; the frozen ones are inputs, never written."""
+  parameters only; the frozen ones are inputs, never written.
+
+  A learner that takes several updates per step (PPO) passes `advance=False`: the step counter and
+  the non-finite counters are its to move, and the metrics carry `ok`. `hold(state, params)` may
+  put parameters back after the update (PPO's critic warm-up keeps the actor still).
+  """
 
   def objective(train_params, frozen_params, micro):
     sums = loss_sums(nnx.merge(graphdef, trainable.merge(train_params, frozen_params, mask)), micro)
@@ -52,7 +64,7 @@ def make_train_step(graphdef: nnx.GraphDef, loss_sums: LossSums, tx: optax.Gradi
     def accumulate(carry, mb):
       grads, totals = carry
       (_, sums), g = grad_fn(train_params, frozen_params, mb)
-      return (jax.tree.map(jnp.add, grads, g), jax.tree.map(jnp.add, totals, sums)), None
+      return (jax.tree.map(jnp.add, grads, g), _combine(totals, sums)), None
 
     zeros = jax.tree.map(jnp.zeros_like, train_params)
     first = jax.eval_shape(
@@ -65,18 +77,23 @@ def make_train_step(graphdef: nnx.GraphDef, loss_sums: LossSums, tx: optax.Gradi
     grad_norm = optax.tree.norm(grads)
     updates, opt_state = tx.update(grads, state.opt_state, train_params)
     params = trainable.merge(optax.apply_updates(train_params, updates), frozen_params, mask)
+    if hold is not None:
+      params = hold(state, params)
 
     ok = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
     keep = lambda new, old: jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)  # noqa: E731
     new_state = TrainState(
-        step=state.step + 1,
+        step=state.step + 1 if advance else state.step,
         params=keep(params, state.params),
         opt_state=keep(opt_state, state.opt_state),
-        bad_streak=jnp.where(ok, 0, state.bad_streak + 1),
-        bad_total=state.bad_total + (~ok).astype(jnp.int32), extra=state.extra)
+        bad_streak=jnp.where(ok, 0, state.bad_streak + 1) if advance else state.bad_streak,
+        bad_total=state.bad_total + (~ok).astype(jnp.int32) if advance else state.bad_total,
+        extra=state.extra)
     metrics = {"loss": loss, "grad_norm": grad_norm, "lr": lr_schedule(state.step),
                "tokens": totals["count"], "skipped": (~ok).astype(jnp.int32),
                "bad_streak": new_state.bad_streak}
+    if not advance:
+      metrics["ok"] = ok.astype(jnp.int32)
     if z_loss:
       metrics["z_loss"] = totals["z_sum"] / count
     for k, v in totals.items():  # stage-specific sums (e.g. SFT vs LM parts) pass through

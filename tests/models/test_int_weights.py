@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from xy_jax.quant import int_weights
+from xy_jax.models import int_weights
 
 
 def numpy_quantize(w, n_in, qmax, group):

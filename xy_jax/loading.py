@@ -11,6 +11,7 @@ from flax import nnx
 from xy_jax import checkpoint
 from xy_jax.convert.hf import load_hf
 from xy_jax.convert.hf_config import model_kind
+from xy_jax.models.actor_critic import actor_critic_class
 from xy_jax.models.factory import MODEL_CLASSES, abstract_model, state_shardings
 from xy_jax.models.model_config import ConfigError, ModelConfig
 from xy_jax.sharding import LogicalSharding
@@ -58,9 +59,7 @@ def _restore(path: str, sharding: LogicalSharding, step: int, **overrides) -> tu
   cfg = checkpoint.model_config_from_meta(meta, path).replace(**overrides)
   kind = meta.get("kind", "causal_lm")
   if kind == "ppo":
-    from xy_jax.rl.ppo import ActorCritic
-    critic_cfg = _critic_config(meta, path, overrides)
-    cls = lambda c, rngs, sharding: ActorCritic(cfg, critic_cfg, rngs, sharding)  # noqa: E731
+    cls = actor_critic_class(_critic_config(meta, path, overrides))
   elif kind in MODEL_CLASSES:
     cls = MODEL_CLASSES[kind]
   else:

@@ -1,0 +1,92 @@
+"""The package's import graph: layers import downward only, and no package imports itself back.
+
+Read from the source (every `import` statement, top-level or inside a function), so a lazy import
+cannot hide an upward edge.
+"""
+
+import ast
+import os
+import pathlib
+
+import pytest
+
+PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "xy_jax"
+
+# Packages and the packages above them, which they must never import.
+FORBIDDEN = {
+    "models": {"train", "rl", "convert", "quant", "eval", "infer", "data", "loading", "stages"},
+    "data": {"train", "rl", "convert", "quant", "eval", "loading", "stages"},
+    "convert": {"train", "rl", "quant", "eval", "loading", "stages"},
+    "infer": {"train", "rl", "eval", "stages"},
+    "quant": {"train", "rl", "eval", "stages"},
+    "train": {"rl", "stages"},
+}
+# The composition roots: entry points may import every layer to register the stages.
+ENTRY_POINTS = {"train/__main__.py"}
+
+
+def _unit(module: str) -> str:
+  """'xy_jax.train.loop' -> 'train'; 'xy_jax.loading' -> 'loading'."""
+  return module.split(".")[1] if module.count(".") else ""
+
+
+def _imports(path: pathlib.Path) -> set[str]:
+  tree = ast.parse(path.read_text(), str(path))
+  out = set()
+  for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+      out |= {a.name for a in node.names if a.name.startswith("xy_jax.")}
+    elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+      if node.module == "xy_jax":
+        out |= {f"xy_jax.{a.name}" for a in node.names}
+      elif node.module.startswith("xy_jax."):
+        out.add(node.module)
+  return out
+
+
+def _graph() -> dict[str, set[str]]:
+  """unit -> units it imports (entry points excluded)."""
+  graph: dict[str, set[str]] = {}
+  for path in PACKAGE.rglob("*.py"):
+    rel = path.relative_to(PACKAGE).as_posix()
+    if rel in ENTRY_POINTS:
+      continue
+    unit = rel.split("/")[0].removesuffix(".py")
+    graph.setdefault(unit, set()).update(_unit(m) for m in _imports(path) if _unit(m) != unit)
+  return graph
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layers_import_downward_only(layer):
+  offending = []
+  for path in (PACKAGE / layer).rglob("*.py"):
+    rel = path.relative_to(PACKAGE).as_posix()
+    if rel in ENTRY_POINTS:
+      continue
+    offending += [f"{rel} imports {m}" for m in sorted(_imports(path)) if _unit(m) in FORBIDDEN[layer]]
+  assert not offending, offending
+
+
+def test_no_import_cycle_between_units():
+  graph = _graph()
+  state: dict[str, int] = {}  # 1 on the stack, 2 done
+
+  def visit(unit, stack):
+    state[unit] = 1
+    for nxt in sorted(graph.get(unit, ())):
+      if state.get(nxt) == 1:
+        raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(nxt):] + [nxt]))
+      if nxt not in state:
+        visit(nxt, stack + [nxt])
+    state[unit] = 2
+
+  for unit in sorted(graph):
+    if unit not in state:
+      visit(unit, [unit])
+
+
+def test_the_walk_sees_the_package():
+  graph = _graph()
+  assert {"models", "train", "rl", "data", "convert"} <= set(graph)
+  assert "models" in graph["train"] and "train" in graph["rl"]  # real edges are found
+  assert os.path.isfile(PACKAGE / "stages.py")

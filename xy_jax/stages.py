@@ -1,0 +1,14 @@
+"""The stages this package ships, registered by name for `config.stage`.
+
+The composition root: entry points (training, planning, tools) import this module; `train`
+itself never imports the layers above it.
+"""
+
+from xy_jax.rl import ppo
+from xy_jax.train import pretrain, reward
+from xy_jax.train.task import register
+
+register("pretrain", pretrain.build)
+register("sft", pretrain.build)
+register("reward", reward.build)
+register("ppo", ppo.build)

@@ -1,0 +1,76 @@
+"""How a task's train state is made and advanced: the seam between a stage and the loop.
+
+The loop and the planner call only this interface. Supervised stages (pretraining, SFT, reward
+modelling) use `SupervisedLearner`: one loss, one gradient step through `make_train_step`. A stage
+whose step is more (PPO: generate, score, several updates) brings its own subclass, built on the
+same gradient step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import optax
+from ml_collections import ConfigDict
+
+from xy_jax.models.model_config import ModelConfig
+from xy_jax.sharding import LogicalSharding
+from xy_jax.train.optim import optimizer
+from xy_jax.train.starting_weights import initial_params
+from xy_jax.train.state import TrainState
+from xy_jax.train.step import make_train_step
+
+
+@dataclasses.dataclass
+class StepContext:
+  """What a learner needs to build its step, once setup has derived it."""
+  cfg: ConfigDict
+  graphdef: Any
+  tx: optax.GradientTransformation
+  lr_schedule: optax.Schedule
+  sharding: LogicalSharding
+  state_shardings: TrainState
+  trainable: Any  # optim.trainable's mask (None: everything trains)
+
+
+class Learner:
+  supports_trainable = True  # optim.trainable may select a subset of the parameters
+  estimates_time = True  # the planner may probe its step's cost (one program, no loops)
+
+  def optimizer(self, cfg: ConfigDict) -> tuple[optax.GradientTransformation, optax.Schedule]:
+    return optimizer(cfg.optim, cfg.train.steps)
+
+  def init_params(self, cfg: ConfigDict, model_cfg: ModelConfig, model_cls, sharding: LogicalSharding,
+                  log) -> tuple[ModelConfig, dict]:
+    """(model config, parameters pure dict): random init, or the starting weights."""
+    return initial_params(cfg, model_cfg, model_cls, sharding, log)
+
+  def init_extra(self, params) -> dict:
+    """TrainState.extra: learner state beside the parameters (PPO: KL coefficient, EMA)."""
+    return {}
+
+  def extra_shardings(self, param_shardings, replicated) -> Any:
+    return None  # replicated
+
+  def build_step(self, ctx: StepContext) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
+    raise NotImplementedError
+
+  def programs(self, step, abstract_state: TrainState, batch: dict) -> dict[str, Callable]:
+    """name -> thunk compiling one program of a step for the planner (AOT, no data)."""
+    return {"step": lambda: step.lower(abstract_state, batch).compile()}
+
+
+class SupervisedLearner(Learner):
+  """One loss over each batch, its gradient, one optax update (micro-batch accumulation, the
+  non-finite skip, optim.trainable)."""
+
+  def __init__(self, loss_sums: Callable):
+    self.loss_sums = loss_sums
+
+  def build_step(self, ctx: StepContext):
+    o = ctx.cfg.optim
+    return jax.jit(make_train_step(ctx.graphdef, self.loss_sums, ctx.tx, ctx.lr_schedule, o.grad_accum,
+                                   o.z_loss, ctx.sharding, ctx.trainable),
+                   donate_argnums=0, out_shardings=(ctx.state_shardings, None))

@@ -1,0 +1,68 @@
+"""The weights a run starts from: random, a Hugging Face directory or one of our checkpoints."""
+
+from __future__ import annotations
+
+import os
+
+from flax import nnx
+from ml_collections import ConfigDict
+
+from xy_jax import checkpoint
+from xy_jax.models.factory import init_model
+from xy_jax.models.model_config import NUMERICS, ConfigError, ModelConfig
+
+
+def start_overrides(cfg: ConfigDict, model_cfg: ModelConfig) -> dict:
+  """The fields of `model_cfg` that apply over the starting weights' own config."""
+  return {k: getattr(model_cfg, k) for k in NUMERICS + tuple(cfg.model_from_config)}
+
+
+def initial_params(cfg: ConfigDict, model_cfg: ModelConfig, stage_cls, sharding, log):
+  """Random init, or weights from init_from_hf / init_from_checkpoint.
+
+  Parts the source lacks are freshly initialised and parts the target lacks are dropped, both
+  logged: an SFT or causal-LM checkpoint gives a reward model its body with a new value head.
+  """
+  numerics = start_overrides(cfg, model_cfg)
+  if cfg.init_from_hf:
+    from xy_jax.convert.hf import load_hf
+    from xy_jax.convert.hf_config import model_kind
+    kind = model_kind(os.path.join(cfg.init_from_hf, "config.json"))
+    model_cfg, src = load_hf(cfg.init_from_hf, sharding, kind, model_cfg.param_dtype, log=log, **numerics)
+    origin = cfg.init_from_hf
+  elif cfg.init_from_checkpoint:
+    from xy_jax.loading import load_checkpoint
+    loaded = load_checkpoint(cfg.init_from_checkpoint, sharding, **numerics)
+    model_cfg, src, origin = loaded.cfg, loaded.model, cfg.init_from_checkpoint
+  else:
+    model = init_model(stage_cls, model_cfg, sharding, seed=cfg.seed)
+    return model_cfg, nnx.to_pure_dict(nnx.state(model))
+  src_params = nnx.to_pure_dict(nnx.state(src))
+  if isinstance(src, stage_cls):
+    return model_cfg, src_params
+  params = nnx.to_pure_dict(nnx.state(init_model(stage_cls, model_cfg, sharding, seed=cfg.seed)))
+  for key in params:
+    if key in src_params:
+      params[key] = src_params[key]
+    else:
+      log(f"{key}: not in {origin}; freshly initialised")
+  dropped = sorted(set(src_params) - set(params))
+  if dropped:
+    log(f"{', '.join(dropped)}: from {origin}, not used by this stage's model")
+  return model_cfg, params
+
+
+def source_model_config(cfg: ConfigDict, model_cfg: ModelConfig) -> ModelConfig:
+  """The model shape when starting from HF weights or a checkpoint is theirs, not the config's."""
+  if cfg.init_from_hf:
+    from xy_jax.convert.hf_config import model_config_from_hf
+    return model_config_from_hf(os.path.join(cfg.init_from_hf, "config.json"),
+                                param_dtype=model_cfg.param_dtype, **start_overrides(cfg, model_cfg))
+  if cfg.init_from_checkpoint:
+    meta = checkpoint.load_meta(cfg.init_from_checkpoint)
+    src = checkpoint.model_config_from_meta(meta, cfg.init_from_checkpoint)
+    if src.quant != "none":
+      raise ConfigError(f"init_from_checkpoint={cfg.init_from_checkpoint}: a {src.quant} quantised "
+                        "checkpoint cannot be trained; start from the float checkpoint")
+    return src.replace(**start_overrides(cfg, model_cfg))
+  return model_cfg

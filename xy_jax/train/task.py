@@ -1,0 +1,60 @@
+"""What a stage hands the loop: a `Task` (model, loss, step-indexed batches, eval sets) and the
+`Learner` that makes and updates its state.
+
+Stages are registered by name (`register`); `xy_jax.stages` registers every stage this package
+ships, so `train` itself never imports the layers above it (`rl`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+from flax import nnx
+
+from xy_jax.models.model_config import ConfigError, ModelConfig
+
+# (cfg, model_cfg, tokenizer | None, sharding, log) -> Task; tokenizer None: shapes only (planning)
+TaskBuilder = Callable[..., "Task"]
+_BUILDERS: dict[str, TaskBuilder] = {}
+
+
+def register(name: str, builder: TaskBuilder) -> None:
+  _BUILDERS[name] = builder
+
+
+def builder(name: str) -> TaskBuilder:
+  if name not in _BUILDERS:
+    known = ", ".join(sorted(_BUILDERS)) or "none (import xy_jax.stages first)"
+    raise ConfigError(f"stage={name!r}: not a registered stage; registered: {known}")
+  return _BUILDERS[name]
+
+
+@dataclasses.dataclass
+class Task:
+  name: str
+  model_cls: Callable[..., nnx.Module]
+  kind: str  # checkpoint meta "kind" (causal_lm, ...)
+  loss_sums: Callable | None  # (model, batch) -> {'nll_sum', 'z_sum', 'count', ...}
+  train_source: Any  # data.step_source.StepSource: index = step, with row_length(step)
+  eval_sets: dict[str, list[dict]]  # name -> batches (full global batches, numpy)
+  flops_per_token: Callable[[int], float]  # row length -> training FLOPs per token
+  meta: dict[str, Any]  # recorded in checkpoints (e.g. mixture weights)
+  summary: list[str]  # lines printed at start
+  model_config: ModelConfig | None = None  # the model shape when the task fixes it (PPO: the actor's)
+  # label -> {batch key: (global shape, dtype)}: what one step consumes, for AOT planning
+  plan_batches: Callable[[], dict] = lambda: {}
+  summarize: Callable[[dict], dict] = lambda m: m  # step sums -> reported metrics
+  summarize_eval: Callable[[dict], dict] = lambda totals: {}  # eval sums -> extra eval metrics
+  tokens_in_batch: Callable[[dict], int] = lambda batch: int(batch["tokens"].size)
+  learner: Any = None  # train.learner.Learner; None: the supervised learner over loss_sums
+
+
+def check_rows(field: str, value, rows: int, sharding, accum: int = 1, what: str = "rows") -> None:
+  """One step's `rows` must split over the data-parallel devices, micro-batches and processes."""
+  dp = sharding.data_parallel_size
+  if rows % (dp * accum) or rows % jax.process_count():
+    raise ConfigError(f"{field}={value}: {rows} {what} per step must divide by data-parallel size "
+                      f"{dp} x {accum} micro-batch(es) (and by {jax.process_count()} processes)")
+
