@@ -14,7 +14,7 @@ from xy_jax.eval.run import EvalSpec
 from xy_jax.models.model_config import ConfigError, ModelConfig
 from xy_jax.models.presets import get_preset
 
-STAGES = ("pretrain", "sft", "reward", "ppo")
+STAGES = ("pretrain", "sft", "reward", "ppo", "dpo")
 SCHEDULES = ("cosine", "linear", "constant")
 
 
@@ -61,6 +61,19 @@ def base_config() -> ConfigDict:
   c.sft = ConfigDict()
   c.sft.system = ml_collections.config_dict.placeholder(str)  # system message (70B style)
   c.sft.truncation = "drop_rounds"  # or "skip": conversations longer than the row
+
+  # Reward model (stage "reward"): "last_token" pairwise loss on the final scores, or
+  # "token_contrastive", DeepSpeed-Chat's token-level loss that XuanYuan-6B's reward model used.
+  c.reward = ConfigDict()
+  c.reward.loss = "last_token"
+
+  # DPO (stage "dpo"): TRL's names and defaults.
+  c.dpo = ConfigDict()
+  c.dpo.beta = 0.1
+  c.dpo.loss = "sigmoid"  # "sigmoid" (DPO), "ipo" or "hinge"
+  c.dpo.label_smoothing = 0.0  # conservative DPO (sigmoid only)
+  c.dpo.reference_checkpoint = ml_collections.config_dict.placeholder(str)  # None: init_from_checkpoint
+  c.dpo.reference_dtype = "bfloat16"
 
   # PPO (stage "ppo"); defaults are DeepSpeed-Chat's (../shared/rlhf.md).
   c.ppo = ConfigDict()
@@ -204,6 +217,14 @@ def validate(c: ConfigDict) -> ModelConfig:
   t = c.train
   for name in ("log_every", "eval_every", "checkpoint_every", "keep_checkpoints", "max_bad_steps"):
     _field(f"train.{name}", t[name] > 0, "must be positive")
+  _field("reward.loss", c.reward.loss in ("last_token", "token_contrastive"),
+         f"{c.reward.loss!r}: last_token or token_contrastive")
+  dp = c.dpo
+  _field("dpo.loss", dp.loss in ("sigmoid", "ipo", "hinge"), f"{dp.loss!r}: sigmoid, ipo or hinge")
+  _field("dpo.beta", dp.beta > 0, f"{dp.beta}: must be > 0")
+  _field("dpo.label_smoothing", 0 <= dp.label_smoothing < 0.5 and (dp.label_smoothing == 0 or dp.loss == "sigmoid"),
+         f"{dp.label_smoothing}: in [0, 0.5), and only with dpo.loss='sigmoid'")
+  _field("dpo.reference_dtype", dp.reference_dtype in ("float32", "bfloat16"), "float32 or bfloat16")
   pp = c.ppo
   _field("ppo.kl_estimator", pp.kl_estimator in ("k1", "k3"), f"{pp.kl_estimator!r}: k1 or k3")
   _field("ppo.frozen_dtype", pp.frozen_dtype in ("float32", "bfloat16"), "float32 or bfloat16")

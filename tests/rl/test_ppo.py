@@ -138,3 +138,27 @@ def test_ppo_weight_decay_spares_norms_like_every_other_stage(lm_checkpoint, rm_
   for part in ("actor", "critic"):
     assert np.all(np.asarray(after[part]["model"]["norm"]["weight"]) == 1.0)
     assert np.all(np.asarray(after[part]["model"]["layers"]["mlp"]["up_proj"]["weight"]) < 1.0)
+
+
+def test_the_critic_starts_from_a_token_contrastive_reward_model(tmp_path, lm_checkpoint):
+  """XuanYuan-6B's recipe: the RM trained with the token-level loss initialises PPO's critic."""
+  from tests.train.train_helpers import train_checkpoint
+  from flax import nnx
+  from xy_jax.loading import load_checkpoint
+  from xy_jax.sharding import LogicalSharding
+  from xy_jax.train.setup import setup
+  rm = train_checkpoint("reward_tiny.py", str(tmp_path / "rm"), f"--config.init_from_checkpoint={lm_checkpoint}",
+                        "--config.reward.loss=token_contrastive", "--config.train.steps=20",
+                        "--config.train.eval_every=20")
+  records = [json.loads(line) for line in open(tmp_path / "rm" / "metrics.jsonl")]
+  losses_ = [r["loss"] for r in records if "loss" in r]
+  assert np.all(np.isfinite(losses_)) and "eval/accuracy/preference" in records[-1]
+  rs = setup(_cfg(lm_checkpoint, None, ppo__reward_fn="brevity", ppo__critic_checkpoint=rm, train__steps=2),
+             log=lambda *_: None)
+  state = rs.init_state(log=lambda *_: None)
+  trained = load_checkpoint(rm, LogicalSharding(rs.mesh))
+  want = jax.tree.leaves(jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(trained.model))))
+  got = jax.tree.leaves(jax.tree.map(np.asarray, state.params["critic"]))
+  assert all(np.array_equal(a, b) for a, b in zip(want, got))  # value head included
+  state, m = rs.train_step(state, rs.to_device(rs.task.train_source[0]))
+  assert np.isfinite(float(m["value_loss"])) and int(state.step) == 1

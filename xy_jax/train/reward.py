@@ -1,4 +1,5 @@
-"""Reward-model stage: pairwise loss -log sigmoid(r_chosen - r_rejected) on preference pairs."""
+"""Reward-model stage on preference pairs: the pairwise loss -log sigmoid(r_chosen - r_rejected) on
+the last token's score, or DeepSpeed-Chat's token-level contrastive loss (`reward.loss`)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,48 @@ def pairwise_loss_sums(model, batch) -> dict[str, jax.Array]:
   scores = sequence_scores(values, batch["segment_ids"]).reshape(-1, 2)
   chosen, rejected = scores[:, 0], scores[:, 1]
   w = batch["weight"].reshape(-1, 2)[:, 0]
+  return {"nll_sum": jnp.sum(-jax.nn.log_sigmoid(chosen - rejected) * w), **_score_sums(chosen, rejected, w)}
+
+
+def token_contrastive_loss_sums(values, tokens, segment_ids, weight) -> dict[str, jax.Array]:
+  """DeepSpeed-Chat's token-level loss (XuanYuan-6B's reward model): per pair, the mean of
+  -log sigmoid(v_chosen_t - v_rejected_t) from the first token where the two rows differ to the end
+  of the longer one (values at the shorter one's padding included, as DeepSpeed-Chat does); identical
+  rows compare their last position. Scores for accuracy are the values at each row's last token."""
+  t = values.shape[1]
+  v, tok, seg = values.reshape(-1, 2, t), tokens.reshape(-1, 2, t), segment_ids.reshape(-1, 2, t)
+  w = weight.reshape(-1, 2)[:, 0]
+  lengths = jnp.sum(seg > 0, axis=2)  # the first padding index of right-padded rows
+  differ = tok[:, 0] != tok[:, 1]
+  diverges = jnp.any(differ, axis=1)
+  start = jnp.where(diverges, jnp.argmax(differ, axis=1), t - 1)
+  end = jnp.where(diverges, jnp.max(lengths, axis=1), t)
+  span = (jnp.arange(t)[None] >= start[:, None]) & (jnp.arange(t)[None] < end[:, None])
+  per_token = -jax.nn.log_sigmoid(v[:, 0] - v[:, 1])
+  per_pair = jnp.sum(per_token * span, axis=1) / jnp.maximum(jnp.sum(span, axis=1), 1)
+  ends = jnp.maximum(jnp.where(diverges[:, None], lengths, lengths[:, :1]) - 1, 0)
+  chosen = jnp.take_along_axis(v[:, 0], ends[:, :1], axis=1)[:, 0]
+  rejected = jnp.take_along_axis(v[:, 1], ends[:, 1:], axis=1)[:, 0]
+  return {"nll_sum": jnp.sum(per_pair * w), **_score_sums(chosen, rejected, w)}
+
+
+def _score_sums(chosen, rejected, w) -> dict[str, jax.Array]:
   margin = chosen - rejected
-  return {"nll_sum": jnp.sum(-jax.nn.log_sigmoid(margin) * w), "z_sum": jnp.zeros(()),
-          "count": jnp.sum(w), "correct_sum": jnp.sum((margin > 0) * w),
+  return {"z_sum": jnp.zeros(()), "count": jnp.sum(w), "correct_sum": jnp.sum((margin > 0) * w),
           "margin_sum": jnp.sum(margin * w), "chosen_sum": jnp.sum(chosen * w),
-          "rejected_sum": jnp.sum(rejected * w),
-          "score_sq_sum": jnp.sum((chosen ** 2 + rejected ** 2) * w)}
+          "rejected_sum": jnp.sum(rejected * w), "score_sq_sum": jnp.sum((chosen ** 2 + rejected ** 2) * w)}
+
+
+def make_loss_sums(loss: str):
+  """reward.loss: "last_token" (pairwise on the final scores) or "token_contrastive"."""
+  if loss == "last_token":
+    return pairwise_loss_sums
+
+  def token_contrastive(model, batch):
+    values, _ = model(batch["tokens"], batch["positions"], batch["segment_ids"])
+    return token_contrastive_loss_sums(values, batch["tokens"], batch["segment_ids"], batch["weight"])
+
+  return token_contrastive
 
 
 def pair_metrics(m: dict) -> dict:
@@ -64,7 +101,7 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
                                   "segment_ids": ((rows, length), "int32"), "weight": ((rows,), "float32")}}
 
   task = Task(
-      name="reward", model_cls=RewardModel, kind="reward", loss_sums=pairwise_loss_sums,
+      name="reward", model_cls=RewardModel, kind="reward", loss_sums=make_loss_sums(cfg.reward.loss),
       train_source=None, eval_sets={}, flops_per_token=lambda n: model_cfg.flops_per_token(n),
       summarize=pair_metrics, summarize_eval=eval_pair_metrics, meta={}, summary=[],
       plan_batches=plan_batches)
