@@ -5,10 +5,11 @@ itself never imports the layers above it.
 """
 
 from xy_jax.rl import ppo
-from xy_jax.train import pretrain, reward
+from xy_jax.train import dpo, pretrain, reward
 from xy_jax.train.task import register
 
 register("pretrain", pretrain.build)
 register("sft", pretrain.build)
 register("reward", reward.build)
 register("ppo", ppo.build)
+register("dpo", dpo.build)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.train.train_helpers import ROOT, env
+from tests.train.train_helpers import ROOT, env, losses
 
 
 def _train(config, workdir, *overrides, devices=2):
@@ -89,3 +89,26 @@ def test_bad_sft_records_do_not_stop_a_run(tmp_path):
   assert f"{data}:31: \"conversations\" is not a non-empty list" in proc.stderr
   assert f"{data}:32: malformed JSON" in proc.stderr
   assert f"{data}:33: empty assistant answer" in proc.stderr
+
+
+def test_dpo_from_the_sft_model_learns_the_preference_and_resumes_exactly(tmp_path, sft_run):
+  sft_dir, _ = sft_run
+  workdir = str(tmp_path / "dpo")
+  proc = _train("dpo_tiny.py", workdir, f"--config.init_from_checkpoint={sft_dir}/checkpoints")
+  assert "dpo reference:" in proc.stderr
+  evals = [r for r in _records(workdir) if "eval/rewards/accuracies/preference" in r]
+  # Held-out pairs include right answers to another question (see the reward-model test above);
+  # measured 0.81-0.83 from step 40 on (chance 0.5; the SFT model itself scores 0: rewards tie).
+  assert evals[-1]["eval/rewards/accuracies/preference"] > 0.8
+  assert evals[-1]["eval/rewards/margins/preference"] > 1.0
+  steps = [r for r in _records(workdir) if "loss" in r]
+  assert {"rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen",
+          "logps/rejected"} <= set(steps[-1])
+
+  common = (f"--config.init_from_checkpoint={sft_dir}/checkpoints", "--config.optim.schedule=constant",
+            "--config.train.checkpoint_every=10", "--config.train.eval_every=1000")
+  straight, split = str(tmp_path / "straight"), str(tmp_path / "split")
+  _train("dpo_tiny.py", straight, *common, "--config.train.steps=30")
+  _train("dpo_tiny.py", split, *common, "--config.train.steps=20")
+  assert "resumed from" in _train("dpo_tiny.py", split, *common, "--config.train.steps=30").stderr
+  assert losses(straight) == losses(split) and sorted(losses(split)) == list(range(1, 31))

@@ -21,12 +21,30 @@ from xy_jax.data.tokenizer import ChatTemplate, Message, Tokenizer
 class Pairs:
   chosen: list[np.ndarray]
   rejected: list[np.ndarray]
+  prompt_lens: list[int] = dataclasses.field(default_factory=list)  # tokens before the answers
 
   def __len__(self) -> int:
     return len(self.chosen)
 
   def subset(self, index: np.ndarray) -> "Pairs":
-    return Pairs([self.chosen[i] for i in index], [self.rejected[i] for i in index])
+    return Pairs([self.chosen[i] for i in index], [self.rejected[i] for i in index],
+                 [self.prompt_lens[i] for i in index])
+
+  def extend(self, other: "Pairs") -> None:
+    self.chosen += other.chosen
+    self.rejected += other.rejected
+    self.prompt_lens += other.prompt_lens
+
+  def eval_batches(self, pairs_per_batch: int, length: int, pad_id: int,
+                   answer_mask: bool = False) -> list[dict[str, np.ndarray]]:
+    """Every pair once, in fixed-size batches; the last is completed with weight-0 filler pairs."""
+    out = []
+    for i in range(0, len(self), pairs_per_batch):
+      index = list(range(i, min(i + pairs_per_batch, len(self))))
+      weights = [1.0] * len(index) + [0.0] * (pairs_per_batch - len(index))
+      index += [index[-1]] * (pairs_per_batch - len(index))
+      out.append(pair_batch(self, index, length, pad_id, weights, answer_mask))
+    return out
 
 
 def parse_pair(record) -> tuple[list[Message], str, str]:
@@ -52,9 +70,13 @@ def encode_side(tok: Tokenizer, template: ChatTemplate, messages, answer: str) -
   return np.asarray(template.encode_prompt(tok, messages) + tok.encode(answer) + [tok.eos_id], np.int32)
 
 
+def prompt_length(tok: Tokenizer, template: ChatTemplate, messages) -> int:
+  return len(template.encode_prompt(tok, messages))
+
+
 def read_pairs(patterns: Sequence[str] | str, field: str, tok: Tokenizer, template: ChatTemplate,
                max_len: int, report: SkipReport) -> Pairs:
-  chosen, rejected = [], []
+  chosen, rejected, prompt_lens = [], [], []
   for path in expand_paths(patterns, field):
     for where, record in read_jsonl(path, report):
       try:
@@ -68,18 +90,26 @@ def read_pairs(patterns: Sequence[str] | str, field: str, tok: Tokenizer, templa
         continue
       chosen.append(c)
       rejected.append(r)
-  return Pairs(chosen, rejected)
+      prompt_lens.append(prompt_length(tok, template, messages))
+  return Pairs(chosen, rejected, prompt_lens)
 
 
 def pair_batch(pairs: Pairs, index: Sequence[int], length: int, pad_id: int,
-               weights: Sequence[float] | None = None) -> dict[str, np.ndarray]:
+               weights: Sequence[float] | None = None, answer_mask: bool = False) -> dict[str, np.ndarray]:
   """Rows [2P, length]: chosen at even rows, rejected at odd, so a pair never straddles devices.
 
   `weight` (per row, equal within a pair) is 0 for filler pairs that only complete a batch.
+  `answer_mask` adds `loss_mask`: 1 at positions that predict an answer token (DPO).
   """
   rows = [seq for i in index for seq in (pairs.chosen[i], pairs.rejected[i])]
   w = np.ones(len(index), np.float32) if weights is None else np.asarray(weights, np.float32)
-  return {**right_padded(rows, length, pad_id), "weight": np.repeat(w, 2)}
+  batch = {**right_padded(rows, length, pad_id), "weight": np.repeat(w, 2)}
+  if answer_mask:
+    t = np.arange(length)[None]
+    starts = np.repeat([pairs.prompt_lens[i] - 1 for i in index], 2)[:, None]
+    ends = np.asarray([len(r) - 1 for r in rows])[:, None]  # position len-2 predicts the last token
+    batch["loss_mask"] = ((t >= starts) & (t < ends)).astype(np.int32)
+  return batch
 
 
 def right_padded(seqs: Sequence[np.ndarray], length: int, pad_id: int) -> dict[str, np.ndarray]:

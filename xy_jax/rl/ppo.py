@@ -8,7 +8,6 @@ critic are trained and checkpointed (as one `ActorCritic` model).
 from __future__ import annotations
 
 import jax
-from flax import nnx
 from ml_collections import ConfigDict
 
 from xy_jax import checkpoint
@@ -24,23 +23,8 @@ from xy_jax.models.reward import RewardModel
 from xy_jax.rl.ppo_learner import PTX_KEYS, PPOLearner, load_model
 from xy_jax.rl.prompts import prompt_batch, read_prompts
 from xy_jax.rl.rewards import RULES
+from xy_jax.train.frozen import abstract_frozen, split_frozen
 from xy_jax.train.task import Task, check_rows
-
-
-def _frozen(params, dtype: str):
-  if dtype == "float32":
-    return params
-  return jax.jit(lambda p: jax.tree.map(lambda x: x.astype(dtype), p))(params)
-
-
-def _abstract_frozen(cls, cfg: ModelConfig, sharding, dtype: str):
-  """(graphdef, ShapeDtypeStruct params with shardings) of a frozen model: planning only."""
-  from xy_jax.models.factory import abstract_model, state_shardings
-  graphdef, abs_state = abstract_model(cls, cfg, sharding)
-  target = checkpoint.abstract_pure_params(abs_state, state_shardings(abs_state, sharding))
-  cast = lambda a: jax.ShapeDtypeStruct(a.shape, dtype if dtype != "float32" else a.dtype,  # noqa: E731
-                                        sharding=a.sharding)
-  return graphdef, jax.tree.map(cast, target)
 
 
 def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, sharding, log) -> Task:
@@ -60,8 +44,8 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
   if tok is None:  # planning
     actor_cfg = model_cfg
     critic_cfg = get_preset(p.critic_preset, **numerics) if p.critic_preset else actor_cfg
-    ref_graph, ref_params = _abstract_frozen(CausalLM, actor_cfg, sharding, p.frozen_dtype)
-    rm_graph, rm_params = (None, None) if p.reward_fn else _abstract_frozen(
+    ref_graph, ref_params = abstract_frozen(CausalLM, actor_cfg, sharding, p.frozen_dtype)
+    rm_graph, rm_params = (None, None) if p.reward_fn else abstract_frozen(
         RewardModel, critic_cfg, sharding, p.frozen_dtype)
     eos, pad = actor_cfg.eos_token_id, actor_cfg.pad_token_id
   else:
@@ -76,15 +60,13 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
     critic_cfg = checkpoint.model_config_from_meta(
         checkpoint.load_meta(critic_path), critic_path).replace(**numerics)
     reference = load_model(p.actor_checkpoint, "ppo.actor_checkpoint (reference)", sharding, numerics, log)
-    ref_graph, ref_params = nnx.split(reference.model)
-    ref_params = _frozen(nnx.to_pure_dict(ref_params), p.frozen_dtype)
+    ref_graph, ref_params = split_frozen(reference.model, p.frozen_dtype)
     if p.reward_fn is None:
       reward = load_model(p.reward_checkpoint, "ppo.reward_checkpoint", sharding, numerics, log)
       if reward.kind != "reward":
         raise ConfigError(f"ppo.reward_checkpoint: {p.reward_checkpoint} holds a {reward.kind} "
                           f"model, not a reward model")
-      rm_graph, rm_params = nnx.split(reward.model)
-      rm_params = _frozen(nnx.to_pure_dict(rm_params), p.frozen_dtype)
+      rm_graph, rm_params = split_frozen(reward.model, p.frozen_dtype)
       if p.normalize_reward:
         reward_norm = held_out_score_stats(checkpoint.load_meta(p.reward_checkpoint),
                                            p.reward_checkpoint)

@@ -20,7 +20,7 @@ from xy_jax.sharding import LogicalSharding
 from xy_jax.train.optim import optimizer
 from xy_jax.train.starting_weights import initial_params
 from xy_jax.train.state import TrainState
-from xy_jax.train.step import make_train_step
+from xy_jax.train.step import make_eval_step, make_train_step
 
 
 @dataclasses.dataclass
@@ -56,6 +56,10 @@ class Learner:
 
   def build_step(self, ctx: StepContext) -> Callable[[TrainState, dict], tuple[TrainState, dict]]:
     raise NotImplementedError
+
+  def build_eval_step(self, ctx: StepContext, loss_sums: Callable) -> Callable:
+    """(params, device batch) -> the task's loss sums on held-out data, no gradients."""
+    return jax.jit(make_eval_step(ctx.graphdef, loss_sums))
 
   def programs(self, step, abstract_state: TrainState, batch: dict) -> dict[str, Callable]:
     """name -> thunk compiling one program of a step for the planner (AOT, no data)."""

@@ -17,7 +17,6 @@ import time
 
 import jax
 import numpy as np
-from jax.experimental import multihost_utils
 from ml_collections import ConfigDict
 
 from xy_jax import checkpoint, distributed

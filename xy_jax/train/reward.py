@@ -109,13 +109,11 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
     return task
   template = ChatTemplate(system=cfg.sft.system)
   report = SkipReport()
-  all_pairs = Pairs([], [])
+  all_pairs = Pairs([], [], [])
   for name, src in d.sources.items():
     if src.get("format", "text") != "preference":
       raise ConfigError(f"data.sources.{name}.format: the reward stage reads format='preference'")
-    got = read_pairs(list(src.paths), f"data.sources.{name}.paths", tok, template, length, report)
-    all_pairs.chosen += got.chosen
-    all_pairs.rejected += got.rejected
+    all_pairs.extend(read_pairs(list(src.paths), f"data.sources.{name}.paths", tok, template, length, report))
   if report.total:
     log(f"preference data: {report.summary()}")
     for example in report.examples:
@@ -128,12 +126,7 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
   source = ShuffledSteps(len(train), rows // 2, cfg.seed, cfg.train.steps,
                          lambda mine, step: pair_batch(train, mine, length, tok.pad_id), length,
                          jax.process_index(), jax.process_count())
-  evals, per_batch = [], rows // 2
-  for i in range(0, len(held_out), per_batch):
-    index = list(range(i, min(i + per_batch, len(held_out))))
-    weights = [1.0] * len(index) + [0.0] * (per_batch - len(index))
-    index += [index[-1]] * (per_batch - len(index))  # filler pairs with weight 0
-    evals.append(pair_batch(held_out, index, length, tok.pad_id, weights))
+  evals = held_out.eval_batches(rows // 2, length, tok.pad_id)
   task.train_source, task.eval_sets = source, ({"preference": evals} if evals else {})
   task.meta = {"pairs": {"train": len(train), "eval": len(held_out), "skipped": report.total}}
   task.summary = [f"preference pairs: {len(train)} train, {len(held_out)} held out, "

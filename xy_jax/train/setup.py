@@ -29,7 +29,6 @@ from xy_jax.train import trainable
 from xy_jax.train.learner import Learner, StepContext, SupervisedLearner
 from xy_jax.train.starting_weights import source_model_config
 from xy_jax.train.state import TrainState, state_shardings as train_state_shardings
-from xy_jax.train.step import make_eval_step
 
 
 @dataclasses.dataclass
@@ -148,10 +147,11 @@ def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> R
   st_sh = train_state_shardings(abs_state, param_sh, tx, mesh, learner.extra_shardings(param_sh, replicated),
                                 mask)
   with_sh = lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s)  # noqa: E731
-  train_step = learner.build_step(StepContext(cfg, graphdef, tx, lr_schedule, sharding, st_sh, mask))
+  ctx = StepContext(cfg, graphdef, tx, lr_schedule, sharding, st_sh, mask)
+  train_step = learner.build_step(ctx)
   return RunSetup(
       cfg=cfg, model_cfg=model_cfg, mesh=mesh, sharding=sharding, tokenizer=tok, task=task,
       learner=learner, graphdef=graphdef, tx=tx, lr_schedule=lr_schedule, state_shardings=st_sh,
       abstract_state=jax.tree.map(with_sh, abs_state, st_sh), train_step=train_step,
-      eval_step=jax.jit(make_eval_step(graphdef, task.loss_sums)) if task.loss_sums else None,
+      eval_step=learner.build_eval_step(ctx, task.loss_sums) if task.loss_sums else None,
       batch_sharding=NamedSharding(mesh, sharding.spec(("act_batch",))), trainable=mask)

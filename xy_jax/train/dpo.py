@@ -1,0 +1,191 @@
+"""DPO stage (Rafailov et al. 2023) and its IPO / hinge variants, on the reward model's pairs.
+
+The policy starts from an SFT checkpoint; a frozen copy (the reference, bfloat16 by default) gives
+log-probs once per batch, without gradients, before the gradient step. With h = (log pi(c) - log
+pi(r)) - (log ref(c) - log ref(r)) summed over answer tokens, per pair:
+
+  sigmoid: -(1 - eps) log sigmoid(beta h) - eps log sigmoid(-beta h)   (eps: label smoothing)
+  ipo:     (h - 1 / (2 beta))^2, on log-probs averaged over answer tokens (as TRL does)
+  hinge:   max(0, 1 - beta h)
+
+Metrics follow TRL's names: rewards/chosen = beta (log pi(c) - log ref(c)), rewards/rejected,
+rewards/accuracies, rewards/margins, logps/chosen, logps/rejected.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from ml_collections import ConfigDict
+
+from xy_jax.data.pipeline import eval_mask
+from xy_jax.data.preference import Pairs, pair_batch, read_pairs
+from xy_jax.data.sources import SkipReport
+from xy_jax.data.step_source import ShuffledSteps
+from xy_jax.data.tokenizer import ChatTemplate, Tokenizer
+from xy_jax.loading import load_checkpoint
+from xy_jax.models.llama import CausalLM
+from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.train.frozen import abstract_frozen, split_frozen
+from xy_jax.train.learner import StepContext, SupervisedLearner
+from xy_jax.train.losses import next_token_nll
+from xy_jax.train.step import make_eval_step
+from xy_jax.train.task import Task, check_rows
+
+LOSSES = ("sigmoid", "ipo", "hinge")
+METRICS = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen",
+           "logps/rejected")
+
+
+def answer_logps(model, batch) -> tuple[jax.Array, jax.Array]:
+  """(summed log-prob of each row's answer tokens [rows], answer-token count [rows])."""
+  logits, _ = model(batch["tokens"], batch["positions"], batch["segment_ids"])
+  nll, _ = next_token_nll(logits, batch["tokens"], batch["loss_mask"])
+  return -jnp.sum(nll, axis=1), jnp.sum(batch["loss_mask"], axis=1).astype(jnp.float32)
+
+
+def pair_losses(policy_c, policy_r, ref_c, ref_r, beta: float, loss: str, label_smoothing: float = 0.0):
+  """Per-pair loss from sequence log-probs (already averaged per token for IPO)."""
+  h = (policy_c - policy_r) - (ref_c - ref_r)
+  if loss == "sigmoid":
+    return -(1 - label_smoothing) * jax.nn.log_sigmoid(beta * h) - label_smoothing * jax.nn.log_sigmoid(-beta * h)
+  if loss == "ipo":
+    return jnp.square(h - 1.0 / (2.0 * beta))
+  if loss == "hinge":
+    return jax.nn.relu(1.0 - beta * h)
+  raise ValueError(f"dpo.loss={loss!r}: one of {LOSSES}")
+
+
+def make_loss_sums(beta: float, loss: str, label_smoothing: float):
+  """(model, batch with `ref_logp`) -> sums over pairs (chosen at even rows, rejected at odd)."""
+
+  def loss_sums(model, batch):
+    logp, n = answer_logps(model, batch)
+    ref = batch["ref_logp"]
+    if loss == "ipo":
+      logp, ref = logp / jnp.maximum(n, 1.0), ref / jnp.maximum(n, 1.0)
+    pc, pr = logp[0::2], logp[1::2]
+    rc, rr = ref[0::2], ref[1::2]
+    w = batch["weight"][0::2]
+    losses = pair_losses(pc, pr, rc, rr, beta, loss, label_smoothing)
+    chosen, rejected = beta * jax.lax.stop_gradient(pc - rc), beta * jax.lax.stop_gradient(pr - rr)
+    return {"nll_sum": jnp.sum(losses * w), "z_sum": jnp.zeros((), jnp.float32), "count": jnp.sum(w),
+            "rewards/chosen_sum": jnp.sum(chosen * w), "rewards/rejected_sum": jnp.sum(rejected * w),
+            "rewards/accuracies_sum": jnp.sum((chosen > rejected) * w),
+            "rewards/margins_sum": jnp.sum((chosen - rejected) * w),
+            "logps/chosen_sum": jnp.sum(jax.lax.stop_gradient(pc) * w),
+            "logps/rejected_sum": jnp.sum(jax.lax.stop_gradient(pr) * w)}
+
+  return loss_sums
+
+
+def dpo_metrics(m: dict) -> dict:
+  """Step sums -> TRL's per-pair means (step metrics carry the pair count as `tokens`)."""
+  out = {k: v for k, v in m.items() if not k.endswith("_sum")}
+  n = max(float(m["count"] if "count" in m else m["tokens"]), 1.0)
+  out.update({k: float(m[f"{k}_sum"]) / n for k in METRICS})
+  return out
+
+
+def eval_dpo_metrics(totals: dict) -> dict:
+  return {k: v for k, v in dpo_metrics(totals).items() if k in METRICS}
+
+
+class DPOLearner(SupervisedLearner):
+  """The supervised step, with the reference's log-probs added to each batch first."""
+  estimates_time = False  # two programs; the planner reports the memory of each
+
+  def __init__(self, loss_sums, ref_graph, ref_params):
+    super().__init__(loss_sums)
+    self.ref_graph, self.ref_params = ref_graph, ref_params
+    self.reference = jax.jit(lambda params, batch: answer_logps(nnx.merge(ref_graph, params), batch)[0])
+
+  def build_step(self, ctx: StepContext):
+    step = super().build_step(ctx)
+    self._step = step
+
+    def dpo_step(state, batch):
+      return step(state, {**batch, "ref_logp": self.reference(self.ref_params, batch)})
+
+    return dpo_step
+
+  def build_eval_step(self, ctx: StepContext, loss_sums):
+    evaluate = jax.jit(make_eval_step(ctx.graphdef, loss_sums))
+    return lambda params, batch: evaluate(params, {**batch, "ref_logp": self.reference(self.ref_params, batch)})
+
+  def programs(self, step, abstract_state, batch):
+    ref = jax.eval_shape(self.reference, self.ref_params, batch)
+    rows = batch["tokens"].sharding
+    ref = jax.ShapeDtypeStruct(ref.shape, ref.dtype,
+                               sharding=jax.sharding.NamedSharding(rows.mesh, jax.sharding.PartitionSpec(rows.spec[0])))
+    return {"reference": lambda: self.reference.lower(self.ref_params, batch).compile(),
+            "step": lambda: self._step.lower(abstract_state, {**batch, "ref_logp": ref}).compile()}
+
+
+def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, sharding, log) -> Task:
+  """`tok=None` builds the task for planning: the reference's shapes from the config."""
+  d, p = cfg.data, cfg.dpo
+  length = max(d.buckets)
+  rows = d.tokens_per_step // length
+  if rows % 2:
+    raise ConfigError(f"data.tokens_per_step={d.tokens_per_step}: {rows} rows per step; a pair "
+                      "takes two, so it must be even")
+  check_rows("data.tokens_per_step", d.tokens_per_step, rows, sharding, cfg.optim.grad_accum)
+  check_rows("data.tokens_per_step", d.tokens_per_step, rows // 2, sharding, what="pairs")
+  ref_path = p.reference_checkpoint or cfg.init_from_checkpoint
+  if tok is None:
+    ref_graph, ref_params = abstract_frozen(CausalLM, model_cfg, sharding, p.reference_dtype)
+  else:
+    if not ref_path:
+      raise ConfigError("dpo.reference_checkpoint: required (or init_from_checkpoint, its default: the "
+                        "SFT checkpoint the policy starts from)")
+    reference = load_checkpoint(ref_path, sharding, **model_cfg.numerics())
+    if reference.kind != "causal_lm":
+      raise ConfigError(f"dpo.reference_checkpoint: {ref_path} holds a {reference.kind} model, not a "
+                        "causal LM")
+    log(f"dpo reference: {ref_path} (step {reference.step}, held in {p.reference_dtype})")
+    ref_graph, ref_params = split_frozen(reference.model, p.reference_dtype)
+
+  def plan_batches():
+    shape = {k: ((rows, length), "int32") for k in ("tokens", "positions", "segment_ids", "loss_mask")}
+    return {f"pairs x {length}": {**shape, "weight": ((rows,), "float32")}}
+
+  loss_sums = make_loss_sums(p.beta, p.loss, p.label_smoothing)
+  task = Task(
+      name="dpo", model_cls=CausalLM, kind="causal_lm", loss_sums=loss_sums, train_source=None,
+      eval_sets={}, flops_per_token=lambda n: model_cfg.flops_per_token(n) * 4 / 3,  # + reference forward
+      summarize=dpo_metrics, summarize_eval=eval_dpo_metrics,
+      meta={"dpo": {"beta": p.beta, "loss": p.loss, "label_smoothing": p.label_smoothing,
+                    "reference": ref_path}},
+      summary=[], plan_batches=plan_batches, learner=DPOLearner(loss_sums, ref_graph, ref_params))
+  if tok is None:
+    return task
+
+  template = ChatTemplate(system=cfg.sft.system)
+  report = SkipReport()
+  all_pairs = Pairs([], [], [])
+  for name, src in d.sources.items():
+    if src.get("format", "text") != "preference":
+      raise ConfigError(f"data.sources.{name}.format: the dpo stage reads format='preference'")
+    all_pairs.extend(read_pairs(list(src.paths), f"data.sources.{name}.paths", tok, template, length, report))
+  if report.total:
+    log(f"preference data: {report.summary()}")
+    for example in report.examples:
+      log(f"  skipped {example}")
+  held = eval_mask(len(all_pairs), d.eval_fraction, cfg.seed)
+  train, held_out = all_pairs.subset(np.nonzero(~held)[0]), all_pairs.subset(np.nonzero(held)[0])
+  if len(train) < rows // 2:
+    raise ConfigError(f"data.sources: {len(train)} training pairs, fewer than one step's {rows // 2}; "
+                      "add data or lower data.tokens_per_step")
+  task.train_source = ShuffledSteps(
+      len(train), rows // 2, cfg.seed, cfg.train.steps,
+      lambda mine, step: pair_batch(train, mine, length, tok.pad_id, answer_mask=True), length,
+      jax.process_index(), jax.process_count())
+  task.eval_sets = {"preference": held_out.eval_batches(rows // 2, length, tok.pad_id, answer_mask=True)} \
+      if len(held_out) else {}
+  task.meta["pairs"] = {"train": len(train), "eval": len(held_out), "skipped": report.total}
+  task.summary = [f"dpo ({p.loss}, beta {p.beta}): {len(train)} train pairs, {len(held_out)} held out, "
+                  f"{report.total} skipped; {rows // 2} pairs per step at length {length}"]
+  return task
