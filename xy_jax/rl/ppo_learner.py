@@ -203,7 +203,7 @@ class PPOLearner(Learner):
 
     @jax.jit
     def mini_batch(exp, idx):
-      mb = jax.tree.map(lambda x: x[idx], exp)
+      mb = jax.tree.map(lambda x: x[idx], exp) if p.mini_batches > 1 else dict(exp)  # one: no copy
       if p.ptx_coef > 0:  # ptx_coef x (ptx mean) once the step divides by the response tokens
         scale = p.ptx_coef * jnp.sum(mb["mask"]) / jnp.maximum(jnp.sum(mb["ptx_loss_mask"]), 1.0)
         mb["ptx_scale"] = jnp.full((idx.shape[0],), scale, jnp.float32)

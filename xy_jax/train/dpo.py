@@ -16,15 +16,10 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 from ml_collections import ConfigDict
 
-from xy_jax.data.pipeline import eval_mask
-from xy_jax.data.preference import Pairs, pair_batch, read_pairs
-from xy_jax.data.sources import SkipReport
-from xy_jax.data.step_source import ShuffledSteps
-from xy_jax.data.tokenizer import ChatTemplate, Tokenizer
+from xy_jax.data.tokenizer import Tokenizer
 from xy_jax.loading import load_checkpoint
 from xy_jax.models.llama import CausalLM
 from xy_jax.models.model_config import ConfigError, ModelConfig
@@ -32,7 +27,8 @@ from xy_jax.train.frozen import abstract_frozen, split_frozen
 from xy_jax.train.learner import StepContext, SupervisedLearner
 from xy_jax.train.losses import next_token_nll
 from xy_jax.train.step import make_eval_step
-from xy_jax.train.task import Task, check_rows
+from xy_jax.train.preference_steps import pair_shape, preference_data
+from xy_jax.train.task import Task
 
 LOSSES = ("sigmoid", "ipo", "hinge")
 METRICS = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen",
@@ -126,14 +122,8 @@ class DPOLearner(SupervisedLearner):
 
 def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, sharding, log) -> Task:
   """`tok=None` builds the task for planning: the reference's shapes from the config."""
-  d, p = cfg.data, cfg.dpo
-  length = max(d.buckets)
-  rows = d.tokens_per_step // length
-  if rows % 2:
-    raise ConfigError(f"data.tokens_per_step={d.tokens_per_step}: {rows} rows per step; a pair "
-                      "takes two, so it must be even")
-  check_rows("data.tokens_per_step", d.tokens_per_step, rows, sharding, cfg.optim.grad_accum)
-  check_rows("data.tokens_per_step", d.tokens_per_step, rows // 2, sharding, what="pairs")
+  p = cfg.dpo
+  shape = pair_shape(cfg, sharding, answer_mask=True)
   ref_path = p.reference_checkpoint or cfg.init_from_checkpoint
   if tok is None:
     ref_graph, ref_params = abstract_frozen(CausalLM, model_cfg, sharding, p.reference_dtype)
@@ -148,10 +138,6 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
     log(f"dpo reference: {ref_path} (step {reference.step}, held in {p.reference_dtype})")
     ref_graph, ref_params = split_frozen(reference.model, p.reference_dtype)
 
-  def plan_batches():
-    shape = {k: ((rows, length), "int32") for k in ("tokens", "positions", "segment_ids", "loss_mask")}
-    return {f"pairs x {length}": {**shape, "weight": ((rows,), "float32")}}
-
   loss_sums = make_loss_sums(p.beta, p.loss, p.label_smoothing)
   task = Task(
       name="dpo", model_cls=CausalLM, kind="causal_lm", loss_sums=loss_sums, train_source=None,
@@ -159,33 +145,13 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
       summarize=dpo_metrics, summarize_eval=eval_dpo_metrics,
       meta={"dpo": {"beta": p.beta, "loss": p.loss, "label_smoothing": p.label_smoothing,
                     "reference": ref_path}},
-      summary=[], plan_batches=plan_batches, learner=DPOLearner(loss_sums, ref_graph, ref_params))
+      summary=[], plan_batches=shape.plan_batches, learner=DPOLearner(loss_sums, ref_graph, ref_params))
   if tok is None:
     return task
 
-  template = ChatTemplate(system=cfg.sft.system)
-  report = SkipReport()
-  all_pairs = Pairs([], [], [])
-  for name, src in d.sources.items():
-    if src.get("format", "text") != "preference":
-      raise ConfigError(f"data.sources.{name}.format: the dpo stage reads format='preference'")
-    all_pairs.extend(read_pairs(list(src.paths), f"data.sources.{name}.paths", tok, template, length, report))
-  if report.total:
-    log(f"preference data: {report.summary()}")
-    for example in report.examples:
-      log(f"  skipped {example}")
-  held = eval_mask(len(all_pairs), d.eval_fraction, cfg.seed)
-  train, held_out = all_pairs.subset(np.nonzero(~held)[0]), all_pairs.subset(np.nonzero(held)[0])
-  if len(train) < rows // 2:
-    raise ConfigError(f"data.sources: {len(train)} training pairs, fewer than one step's {rows // 2}; "
-                      "add data or lower data.tokens_per_step")
-  task.train_source = ShuffledSteps(
-      len(train), rows // 2, cfg.seed, cfg.train.steps,
-      lambda mine, step: pair_batch(train, mine, length, tok.pad_id, answer_mask=True), length,
-      jax.process_index(), jax.process_count())
-  task.eval_sets = {"preference": held_out.eval_batches(rows // 2, length, tok.pad_id, answer_mask=True)} \
-      if len(held_out) else {}
-  task.meta["pairs"] = {"train": len(train), "eval": len(held_out), "skipped": report.total}
-  task.summary = [f"dpo ({p.loss}, beta {p.beta}): {len(train)} train pairs, {len(held_out)} held out, "
-                  f"{report.total} skipped; {rows // 2} pairs per step at length {length}"]
+  data = preference_data(cfg, shape, tok, "dpo", log)
+  task.train_source, task.eval_sets = data.source, data.eval_sets
+  task.meta["pairs"] = data.meta()
+  task.summary = [f"dpo ({p.loss}, beta {p.beta}): {data.train} train pairs, {data.held_out} held out, "
+                  f"{data.skipped} skipped; {shape.pairs} pairs per step at length {shape.length}"]
   return task

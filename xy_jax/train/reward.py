@@ -8,14 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 from ml_collections import ConfigDict
 
-from xy_jax.data.pipeline import eval_mask
-from xy_jax.data.preference import Pairs, pair_batch, read_pairs
-from xy_jax.data.sources import SkipReport
-from xy_jax.data.step_source import ShuffledSteps
-from xy_jax.data.tokenizer import ChatTemplate, Tokenizer
-from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.data.tokenizer import Tokenizer
+from xy_jax.models.model_config import ModelConfig
 from xy_jax.models.reward import RewardModel, sequence_scores
-from xy_jax.train.task import Task, check_rows
+from xy_jax.train.preference_steps import pair_shape, preference_data
+from xy_jax.train.task import Task
 
 
 def pairwise_loss_sums(model, batch) -> dict[str, jax.Array]:
@@ -87,48 +84,17 @@ def eval_pair_metrics(totals: dict) -> dict:
 
 
 def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, sharding, log) -> Task:
-  d = cfg.data
-  length = max(d.buckets)
-  rows = d.tokens_per_step // length
-  if rows % 2:
-    raise ConfigError(f"data.tokens_per_step={d.tokens_per_step}: {rows} rows per step; a pair "
-                      "takes two, so it must be even")
-  check_rows("data.tokens_per_step", d.tokens_per_step, rows, sharding, cfg.optim.grad_accum)
-  check_rows("data.tokens_per_step", d.tokens_per_step, rows // 2, sharding, what="pairs")
-
-  def plan_batches():
-    return {f"pairs x {length}": {"tokens": ((rows, length), "int32"), "positions": ((rows, length), "int32"),
-                                  "segment_ids": ((rows, length), "int32"), "weight": ((rows,), "float32")}}
-
+  shape = pair_shape(cfg, sharding)
   task = Task(
       name="reward", model_cls=RewardModel, kind="reward", loss_sums=make_loss_sums(cfg.reward.loss),
       train_source=None, eval_sets={}, flops_per_token=lambda n: model_cfg.flops_per_token(n),
       summarize=pair_metrics, summarize_eval=eval_pair_metrics, meta={}, summary=[],
-      plan_batches=plan_batches)
+      plan_batches=shape.plan_batches)
   if tok is None:
     return task
-  template = ChatTemplate(system=cfg.sft.system)
-  report = SkipReport()
-  all_pairs = Pairs([], [], [])
-  for name, src in d.sources.items():
-    if src.get("format", "text") != "preference":
-      raise ConfigError(f"data.sources.{name}.format: the reward stage reads format='preference'")
-    all_pairs.extend(read_pairs(list(src.paths), f"data.sources.{name}.paths", tok, template, length, report))
-  if report.total:
-    log(f"preference data: {report.summary()}")
-    for example in report.examples:
-      log(f"  skipped {example}")
-  held = eval_mask(len(all_pairs), d.eval_fraction, cfg.seed)
-  train, held_out = all_pairs.subset(np.nonzero(~held)[0]), all_pairs.subset(np.nonzero(held)[0])
-  if len(train) < rows // 2:
-    raise ConfigError(f"data.sources: {len(train)} training pairs, fewer than one step's "
-                      f"{rows // 2}; add data or lower data.tokens_per_step")
-  source = ShuffledSteps(len(train), rows // 2, cfg.seed, cfg.train.steps,
-                         lambda mine, step: pair_batch(train, mine, length, tok.pad_id), length,
-                         jax.process_index(), jax.process_count())
-  evals = held_out.eval_batches(rows // 2, length, tok.pad_id)
-  task.train_source, task.eval_sets = source, ({"preference": evals} if evals else {})
-  task.meta = {"pairs": {"train": len(train), "eval": len(held_out), "skipped": report.total}}
-  task.summary = [f"preference pairs: {len(train)} train, {len(held_out)} held out, "
-                   f"{report.total} skipped; {rows // 2} pairs per step at length {length}"]
+  data = preference_data(cfg, shape, tok, "reward", log)
+  task.train_source, task.eval_sets = data.source, data.eval_sets
+  task.meta = {"pairs": data.meta()}
+  task.summary = [f"preference pairs: {data.train} train, {data.held_out} held out, "
+                  f"{data.skipped} skipped; {shape.pairs} pairs per step at length {shape.length}"]
   return task
