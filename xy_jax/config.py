@@ -11,10 +11,12 @@ import ml_collections
 from ml_collections import ConfigDict
 
 from xy_jax.eval.run import EvalSpec
+from xy_jax.models.lora import targeted
 from xy_jax.models.model_config import ConfigError, ModelConfig
 from xy_jax.models.presets import get_preset
 
 STAGES = ("pretrain", "sft", "reward", "ppo", "dpo")
+LORA_STAGES = ("pretrain", "sft", "dpo")
 SCHEDULES = ("cosine", "linear", "constant")
 
 
@@ -126,6 +128,17 @@ def base_config() -> ConfigDict:
   c.optim.trainable = ""
   c.optim.frozen_dtype = ml_collections.config_dict.placeholder(str)  # e.g. "bfloat16" for frozen
 
+  # LoRA (stages pretrain, sft, dpo): adapters on the projections `targets` names (a regex fully
+  # matched against q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head); the
+  # base is frozen (no gradient, no optimizer state, bit-identical), optionally held quantised
+  # (`base_quant`: QLoRA); checkpoints hold the adapters and name the base. rank 0: off.
+  c.lora = ConfigDict()
+  c.lora.rank = 0
+  c.lora.alpha = 16.0
+  c.lora.dropout = 0.05
+  c.lora.targets = "q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj"
+  c.lora.base_quant = "none"  # "int8" or "int4": the frozen base held as integers
+
   c.train = ConfigDict()
   c.train.steps = 1000
   c.train.log_every = 10
@@ -212,8 +225,23 @@ def validate(c: ConfigDict) -> ModelConfig:
   _field("optim.min_lr_ratio", 0 <= o.min_lr_ratio <= 1, f"{o.min_lr_ratio}: in [0, 1]")
   _field("optim.frozen_dtype", o.frozen_dtype in (None, "float32", "bfloat16", "float16"),
          f"{o.frozen_dtype!r}: float32, bfloat16 or float16")
-  _field("optim.frozen_dtype", o.frozen_dtype is None or bool(o.trainable),
-         "set only with optim.trainable (otherwise nothing is frozen)")
+  _field("optim.frozen_dtype", o.frozen_dtype is None or bool(o.trainable) or c.lora.rank > 0,
+         "set only with optim.trainable or lora.rank (otherwise nothing is frozen)")
+  lo = c.lora
+  _field("lora.rank", isinstance(lo.rank, int) and lo.rank >= 0, f"{lo.rank!r}: an integer >= 0 (0: off)")
+  if lo.rank:
+    _field("lora.rank", c.stage in LORA_STAGES,
+           f"stage {c.stage!r} trains whole models; LoRA applies to {', '.join(LORA_STAGES)}")
+    _field("optim.trainable", not o.trainable, "leave empty with lora.rank > 0 (the adapters train)")
+    _field("lora.alpha", lo.alpha > 0, f"{lo.alpha}: must be > 0")
+    _field("lora.dropout", 0 <= lo.dropout < 1, f"{lo.dropout}: in [0, 1)")
+    _field("lora.base_quant", lo.base_quant in ("none", "int8", "int4"), f"{lo.base_quant!r}: none, int8 or int4")
+    try:
+      targeted(lo.targets, "lora.targets")
+    except ValueError as e:
+      raise ConfigError(str(e)) from None
+  else:
+    _field("lora.base_quant", lo.base_quant == "none", "set only with lora.rank > 0")
   t = c.train
   for name in ("log_every", "eval_every", "checkpoint_every", "keep_checkpoints", "max_bad_steps"):
     _field(f"train.{name}", t[name] > 0, "must be positive")

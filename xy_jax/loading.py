@@ -6,14 +6,16 @@ import dataclasses
 import os
 from typing import Any, Callable
 
+import jax
 from flax import nnx
 
 from xy_jax import checkpoint
 from xy_jax.convert.hf import load_hf
 from xy_jax.convert.hf_config import model_kind
 from xy_jax.models.actor_critic import actor_critic_class
-from xy_jax.models.factory import MODEL_CLASSES, abstract_model, state_shardings
-from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.models import lora
+from xy_jax.models.factory import MODEL_CLASSES, abstract_model, init_model, model_from_values, state_shardings
+from xy_jax.models.model_config import NUMERICS, ConfigError, ModelConfig
 from xy_jax.sharding import LogicalSharding
 
 
@@ -66,8 +68,42 @@ def _restore(path: str, sharding: LogicalSharding, step: int, **overrides) -> tu
     raise ConfigError(f"{path}/{step}: unknown model kind {kind!r} in meta")
   graphdef, abs_state = abstract_model(cls, cfg, sharding)
   target = checkpoint.abstract_pure_params(abs_state, state_shardings(abs_state, sharding))
+  if meta.get("lora_base"):
+    return meta, _with_base(cls, cfg, meta["lora_base"], path, step, target, sharding, overrides)
   nnx.replace_by_pure_dict(abs_state, checkpoint.restore_params(path, target, step))
   return meta, nnx.merge(graphdef, abs_state)
+
+
+def _with_base(cls, cfg: ModelConfig, base: dict, path: str, step: int, target: dict,
+               sharding: LogicalSharding, overrides: dict) -> nnx.Module:
+  """A LoRA checkpoint's model: its adapters on the base its meta names."""
+  adapter_target = _adapters_of(target)
+  adapters = checkpoint.restore_params(path, adapter_target, step)
+  numerics = {k: v for k, v in overrides.items() if k in NUMERICS}
+  where = base.get("checkpoint") or base.get("hf")
+  if not where or not os.path.exists(where):
+    raise checkpoint.CheckpointError(f"{path}/{step}: a LoRA checkpoint whose base {where} is missing "
+                                     "(meta lora_base); put the base back at that path")
+  if base.get("checkpoint"):
+    src = load_checkpoint(base["checkpoint"], sharding, **numerics).model
+  else:
+    src = load_hf(base["hf"], sharding, model_kind(os.path.join(base["hf"], "config.json")),
+                  cfg.param_dtype, log=lambda _: None, **numerics)[1]
+  base_params = nnx.to_pure_dict(nnx.state(src))
+  return model_from_values(cls, cfg, sharding, with_adapters(cls, cfg, base_params, sharding,
+                                                             adapters=adapters))
+
+
+def _adapters_of(tree: dict) -> dict:
+  out = {}
+  for k, v in tree.items():
+    if isinstance(v, dict):
+      sub = _adapters_of(v)
+      if sub:
+        out[k] = sub
+    elif k in ("lora_a", "lora_b"):
+      out[k] = v
+  return out
 
 
 def load_model(*, hf: str | None, ckpt: str | None, sharding: LogicalSharding,
@@ -83,3 +119,30 @@ def load_model(*, hf: str | None, ckpt: str | None, sharding: LogicalSharding,
   cfg, model = load_hf(hf, sharding, kind, param_dtype, allow_torch_bin, log, **overrides)
   tok = os.path.join(hf, checkpoint.TOKENIZER_FILE)
   return LoadedModel(cfg, model, kind, tok if os.path.isfile(tok) else None, {})
+
+
+def with_adapters(cls, cfg: ModelConfig, base: dict, sharding: LogicalSharding, seed: int = 0,
+                  adapters: dict | None = None) -> dict:
+  """Parameters (pure dict) of a LoRA model `cfg`: the float `base` (no adapters), `adapters`
+  (None: freshly initialised), the base quantised to `cfg.quant` (QLoRA) when that is set."""
+  float_cfg = cfg.replace(quant="none")
+  fresh = nnx.to_pure_dict(nnx.state(init_model(cls, float_cfg, sharding, seed)))
+  flat = {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_flatten_with_path(base)[0]}
+  extra = {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_flatten_with_path(adapters or {})[0]}
+
+  def pick(path, x):
+    key = jax.tree_util.keystr(path)
+    if key in extra:
+      return extra[key]
+    if key in flat:
+      return flat[key].astype(x.dtype)
+    if not lora.is_adapter_path(".".join(str(getattr(k, "key", k)) for k in path)):
+      raise ConfigError(f"parameter {key}: not in the base model")
+    return x
+
+  params = jax.tree_util.tree_map_with_path(pick, fresh)
+  if cfg.quant == "none":
+    return params
+  from xy_jax.quant.quantize_model import quantize_model
+  model = model_from_values(cls, float_cfg, sharding, params)
+  return nnx.to_pure_dict(nnx.state(quantize_model(model, float_cfg, cfg.quant, sharding).model))

@@ -23,7 +23,7 @@ from jax.ad_checkpoint import checkpoint_name
 from xy_jax.models import rope
 from xy_jax.models.attention import dot_product_attention
 from xy_jax.models.model_config import ModelConfig
-from xy_jax.models import int_weights
+from xy_jax.models import int_weights, lora
 from xy_jax.sharding import LogicalSharding
 
 INIT_STD = 0.02  # HF LlamaConfig.initializer_range
@@ -60,11 +60,13 @@ class Weight(nnx.Module):
 
   The first `n_in` dims of the weight are contracted. With `cfg.quant` set (and `quantizable`),
   `weight` holds integers and `weight_scale` their scales (see `xy_jax.models.int_weights`).
+  When `cfg.lora_targets` names this projection (`name`) and `cfg.lora_rank` > 0, `lora_a` and
+  `lora_b` hold its adapter (see `xy_jax.models.lora`).
   """
 
   def __init__(self, shape: Sequence[int], axes: Sequence[str], cfg: ModelConfig, rngs: nnx.Rngs,
                init=None, n_in: int = 1, quantizable: bool = True,
-               sharding: LogicalSharding = LogicalSharding()):
+               sharding: LogicalSharding = LogicalSharding(), name: str = ""):
     self.dtype = jnp.dtype(cfg.dtype)
     # XLA:CPU runs a 16-bit matmul on its AMX/bf16 kernels only when the product is float32 (a
     # 16-bit result takes a generic path, 4x slower here); the result is rounded right after.
@@ -84,8 +86,17 @@ class Weight(nnx.Module):
       self.weight_scale = QuantizedWeight(
           jnp.ones((groups,) + shape[n_in:], jnp.dtype(cfg.param_dtype)),
           logical_axes=(None,) + axes[n_in:])
+    self.lora_id = -1
+    if cfg.lora_rank and name in lora.targeted(cfg.lora_targets):
+      self.lora_id = lora.TARGETS.index(name)
+      self.lora_scale, self.lora_rate = cfg.lora_scale, cfg.lora_dropout
+      pdt = jnp.dtype(cfg.param_dtype)
+      self.lora_a = lora.LoRAParam(lora.init_a(rngs.params(), shape[:n_in] + (cfg.lora_rank,), pdt),
+                                   logical_axes=axes[:n_in] + (None,))
+      self.lora_b = lora.LoRAParam(jnp.zeros((cfg.lora_rank,) + shape[n_in:], pdt),
+                                   logical_axes=(None,) + axes[n_in:])
 
-  def __call__(self, eq: str, x: jax.Array, out_dtype=None) -> jax.Array:
+  def __call__(self, eq: str, x: jax.Array, out_dtype=None, dropout_key=None) -> jax.Array:
     """`eq` documents the contraction in axis letters ("BTD,DNH->BTNH"): the trailing input dims
     of `x` meet the leading dims of the weight. It runs as one 2-D matmul, which XLA:CPU (and its
     backward pass) executes about twice as fast as the batched einsum; on TPU/GPU it is the same."""
@@ -104,6 +115,12 @@ class Weight(nnx.Module):
       scale = self.weight_scale[...]
       y = int_weights.quantized_matmul(x2, w.reshape(k, -1), scale.reshape(scale.shape[0], -1),
                                        self.dtype, out_dtype or self.dtype)
+    if self.lora_id >= 0:
+      a, b = self.lora_a[...], self.lora_b[...]
+      key = None if dropout_key is None else jax.random.fold_in(dropout_key, self.lora_id)
+      d = lora.delta(x2, a.reshape(k, -1), b.reshape(b.shape[0], -1), self.lora_scale, self.lora_rate,
+                     key, self.dtype)
+      y = (y.astype(jnp.float32) + d).astype(y.dtype)
     return y.reshape(x.shape[:x.ndim - n_in] + w.shape[n_in:])
 
 
@@ -127,19 +144,22 @@ class Attention(nnx.Module):
   def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs, sharding: LogicalSharding):
     d, n, k, h = (cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads,
                   cfg.resolved_head_dim)
-    self.q_proj = Weight((d, n, h), ("embed", "q_heads", "head_dim"), cfg, rngs, sharding=sharding)
-    self.k_proj = Weight((d, k, h), ("embed", "kv_heads", "head_dim"), cfg, rngs, sharding=sharding)
-    self.v_proj = Weight((d, k, h), ("embed", "kv_heads", "head_dim"), cfg, rngs, sharding=sharding)
+    self.q_proj = Weight((d, n, h), ("embed", "q_heads", "head_dim"), cfg, rngs, sharding=sharding,
+                         name="q_proj")
+    self.k_proj = Weight((d, k, h), ("embed", "kv_heads", "head_dim"), cfg, rngs, sharding=sharding,
+                         name="k_proj")
+    self.v_proj = Weight((d, k, h), ("embed", "kv_heads", "head_dim"), cfg, rngs, sharding=sharding,
+                         name="v_proj")
     self.o_proj = Weight((n, h, d), ("q_heads", "head_dim", "embed"), cfg, rngs, n_in=2,
-                         sharding=sharding)
+                         sharding=sharding, name="o_proj")
     self.impl = cfg.attention_impl
     self.sharding = sharding
 
-  def __call__(self, x, cos, sin, segment_ids, kv_segment_ids, q_offset, cache_kv=None):
+  def __call__(self, x, cos, sin, segment_ids, kv_segment_ids, q_offset, cache_kv=None, key=None):
     shard = self.sharding.constrain
-    q = checkpoint_name(self.q_proj("BTD,DNH->BTNH", x), "query_proj")
-    k = checkpoint_name(self.k_proj("BTD,DKH->BTKH", x), "key_proj")
-    v = checkpoint_name(self.v_proj("BTD,DKH->BTKH", x), "value_proj")
+    q = checkpoint_name(self.q_proj("BTD,DNH->BTNH", x, dropout_key=key), "query_proj")
+    k = checkpoint_name(self.k_proj("BTD,DKH->BTKH", x, dropout_key=key), "key_proj")
+    v = checkpoint_name(self.v_proj("BTD,DKH->BTKH", x, dropout_key=key), "value_proj")
     q = shard(rope.apply_rope(q, cos, sin), ("act_batch", "act_length", "act_heads", None))
     k = shard(rope.apply_rope(k, cos, sin), ("act_batch", "act_length", "act_kv_heads", None))
     v = shard(v, ("act_batch", "act_length", "act_kv_heads", None))
@@ -157,7 +177,7 @@ class Attention(nnx.Module):
     out = dot_product_attention(q, k.astype(q.dtype), v.astype(q.dtype), q_segment_ids=segment_ids,
                                 kv_segment_ids=kv_segment_ids, q_offset=q_offset, impl=self.impl,
                                 sharding=self.sharding)
-    out = checkpoint_name(self.o_proj("BTNH,NHD->BTD", out), "out_proj")
+    out = checkpoint_name(self.o_proj("BTNH,NHD->BTD", out, dropout_key=key), "out_proj")
     return shard(out, ("act_batch", "act_length", "act_embed")), cache_kv
 
 
@@ -166,15 +186,16 @@ class MLP(nnx.Module):
 
   def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs, sharding: LogicalSharding):
     d, f = cfg.hidden_size, cfg.intermediate_size
-    self.gate_proj = Weight((d, f), ("embed", "mlp"), cfg, rngs, sharding=sharding)
-    self.up_proj = Weight((d, f), ("embed", "mlp"), cfg, rngs, sharding=sharding)
-    self.down_proj = Weight((f, d), ("mlp", "embed"), cfg, rngs, sharding=sharding)
+    self.gate_proj = Weight((d, f), ("embed", "mlp"), cfg, rngs, sharding=sharding, name="gate_proj")
+    self.up_proj = Weight((d, f), ("embed", "mlp"), cfg, rngs, sharding=sharding, name="up_proj")
+    self.down_proj = Weight((f, d), ("mlp", "embed"), cfg, rngs, sharding=sharding, name="down_proj")
     self.sharding = sharding
 
-  def __call__(self, x: jax.Array) -> jax.Array:
-    h = jax.nn.silu(self.gate_proj("BTD,DF->BTF", x)) * self.up_proj("BTD,DF->BTF", x)
+  def __call__(self, x: jax.Array, key=None) -> jax.Array:
+    h = (jax.nn.silu(self.gate_proj("BTD,DF->BTF", x, dropout_key=key))
+         * self.up_proj("BTD,DF->BTF", x, dropout_key=key))
     h = self.sharding.constrain(h, ("act_batch", "act_length", "act_mlp"))
-    return self.down_proj("BTF,FD->BTD", h)
+    return self.down_proj("BTF,FD->BTD", h, dropout_key=key)
 
 
 class DecoderLayer(nnx.Module):
@@ -185,11 +206,11 @@ class DecoderLayer(nnx.Module):
     self.post_attention_layernorm = RMSNorm(cfg, rngs)
     self.mlp = MLP(cfg, rngs, sharding)
 
-  def __call__(self, x, cos, sin, segment_ids, kv_segment_ids, q_offset, cache_kv=None):
+  def __call__(self, x, cos, sin, segment_ids, kv_segment_ids, q_offset, cache_kv=None, key=None):
     attn, cache_kv = self.self_attn(self.input_layernorm(x), cos, sin, segment_ids, kv_segment_ids,
-                                    q_offset, cache_kv)
+                                    q_offset, cache_kv, key)
     x = x + attn
-    x = x + self.mlp(self.post_attention_layernorm(x))
+    x = x + self.mlp(self.post_attention_layernorm(x), key)
     return x, cache_kv
 
 
@@ -248,13 +269,15 @@ class Decoder(nnx.Module):
                   self.sharding.constrain(cache.v, CACHE_AXES))
 
     graphdef, layer_state = nnx.split(self.layers)
+    dropout = lora.dropout_key() if cfg.lora_rank and cfg.lora_dropout else None
 
     def block(carry, xs):
       x, kv = carry
       state, layer_index = xs
       layer = nnx.merge(graphdef, state)
+      key = None if dropout is None else jax.random.fold_in(dropout, layer_index)
       x, kv = layer(x, cos, sin, segment_ids, kv_segment_ids, q_offset,
-                    None if kv is None else (*kv, layer_index))
+                    None if kv is None else (*kv, layer_index), key)
       return (x, kv), None
 
     if cfg.remat_policy != "none":
@@ -282,13 +305,16 @@ class CausalLM(nnx.Module):
   def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs, sharding: LogicalSharding = LogicalSharding()):
     self.model = Decoder(cfg, rngs, sharding)
     self.lm_head = Weight((cfg.hidden_size, cfg.vocab_size), ("embed", "vocab"), cfg, rngs,
-                          sharding=sharding)
+                          sharding=sharding, name="lm_head")
     self.sharding = sharding
+    self.cfg = cfg
 
   def __call__(self, tokens, positions=None, segment_ids=None, cache=None, layer_states=None):
     positions, segment_ids = default_positions(tokens, positions, segment_ids)
     h, cache = self.model(tokens, positions, segment_ids, cache, layer_states)
-    logits = self.lm_head("BTD,DV->BTV", h, out_dtype=jnp.float32)
+    key = lora.dropout_key() if self.cfg.lora_rank and self.cfg.lora_dropout else None
+    key = None if key is None else jax.random.fold_in(key, self.cfg.num_hidden_layers)
+    logits = self.lm_head("BTD,DV->BTV", h, out_dtype=jnp.float32, dropout_key=key)
     return self.sharding.constrain(logits, ("act_batch", "act_length", "act_vocab")), cache
 
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import ml_collections
 
+from xy_jax.models import lora
+
 ROPE_TYPES = ("default", "linear", "dynamic", "llama3")
 REMAT_POLICIES = ("none", "full", "dots", "dots_with_no_batch_dims", "save_qkv_proj")
 ATTENTION_IMPLS = ("auto", "xla", "cudnn", "splash")
@@ -48,10 +50,25 @@ class ModelConfig:
   # groups of `quant_group_size` contracted rows. Embeddings, norms and value heads stay float.
   quant: str = "none"
   quant_group_size: int = 128
+  # LoRA adapters (`xy_jax.models.lora`): rank 0 = none. `lora_targets` is a regex fully matched
+  # against projection names (q_proj ... down_proj, lm_head); scale = lora_alpha / lora_rank.
+  lora_rank: int = 0
+  lora_alpha: float = 8.0
+  lora_dropout: float = 0.0
+  lora_targets: str = "q_proj|v_proj"
 
   @property
   def resolved_head_dim(self) -> int:
     return self.head_dim or self.hidden_size // self.num_attention_heads
+
+  @property
+  def lora_scale(self) -> float:
+    return self.lora_alpha / self.lora_rank if self.lora_rank else 0.0
+
+  def adapter_fields(self) -> dict[str, Any]:
+    """The LoRA fields and the base's quantisation: what a LoRA run puts over its base's config."""
+    return {k: getattr(self, k) for k in ("lora_rank", "lora_alpha", "lora_dropout", "lora_targets",
+                                          "quant")}
 
   def replace(self, **kw) -> "ModelConfig":
     return dataclasses.replace(self, **kw)
@@ -103,6 +120,17 @@ class ModelConfig:
       raise ConfigError(f"{field}.quant={self.quant!r}: choose one of {QUANT_MODES}")
     if not isinstance(self.quant_group_size, int) or self.quant_group_size < 0:
       raise ConfigError(f"{field}.quant_group_size={self.quant_group_size!r}: must be an integer >= 0")
+    if not isinstance(self.lora_rank, int) or self.lora_rank < 0:
+      raise ConfigError(f"{field}.lora_rank={self.lora_rank!r}: an integer >= 0 (0: no adapters)")
+    if self.lora_rank:
+      if not self.lora_alpha > 0:
+        raise ConfigError(f"{field}.lora_alpha={self.lora_alpha!r}: must be > 0")
+      if not 0 <= self.lora_dropout < 1:
+        raise ConfigError(f"{field}.lora_dropout={self.lora_dropout!r}: in [0, 1)")
+      try:
+        lora.targeted(self.lora_targets, f"{field}.lora_targets")
+      except ValueError as e:
+        raise ConfigError(str(e)) from None
     for name in ("dtype", "param_dtype"):
       if getattr(self, name) not in ("float32", "bfloat16", "float16"):
         raise ConfigError(f"{field}.{name}={getattr(self, name)!r}: use float32, bfloat16 or float16")

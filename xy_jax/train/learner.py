@@ -74,7 +74,8 @@ class SupervisedLearner(Learner):
     self.loss_sums = loss_sums
 
   def build_step(self, ctx: StepContext):
-    o = ctx.cfg.optim
+    o, lo = ctx.cfg.optim, ctx.cfg.lora
+    dropout_seed = ctx.cfg.seed if lo.rank and lo.dropout else None
     return jax.jit(make_train_step(ctx.graphdef, self.loss_sums, ctx.tx, ctx.lr_schedule, o.grad_accum,
-                                   o.z_loss, ctx.sharding, ctx.trainable),
+                                   o.z_loss, ctx.sharding, ctx.trainable, dropout_seed=dropout_seed),
                    donate_argnums=0, out_shardings=(ctx.state_shardings, None))

@@ -22,7 +22,7 @@ from ml_collections import ConfigDict
 from xy_jax import checkpoint, distributed
 from xy_jax.data.pipeline import resumed_schedule, train_iterator
 from xy_jax.models.model_config import ConfigError
-from xy_jax.train import trainable
+from xy_jax.train import adapters, trainable
 from xy_jax.train.bench_eval import BenchEval, eval_specs
 from xy_jax.train.interrupts import Interrupts
 from xy_jax.train.metrics import MetricsWriter, Progress
@@ -47,7 +47,7 @@ def _reselect(rs, state: TrainState, old_pattern: str, step: int, log) -> TrainS
   now; the newly trained start fresh (and the frozen now drop theirs)."""
   fresh = jax.jit(rs._create, out_shardings=rs.state_shardings)(state.params)
   opt_state, started = trainable.carry_over(fresh.opt_state, state.opt_state)
-  log(f"optim.trainable changed at step {step} ({old_pattern!r} -> {rs.cfg.optim.trainable!r}): "
+  log(f"optim.trainable changed at step {step} ({old_pattern!r} -> {rs.trainable_pattern!r}): "
       f"{started} optimizer state array(s) start fresh, the rest carry over")
   return dataclasses.replace(state, params=fresh.params, opt_state=opt_state)
 
@@ -107,17 +107,20 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
   def saved_train_item(meta: dict):
     """The optimizer layout a checkpoint was saved with (its optim.trainable may differ)."""
     pattern = meta.get("trainable", "")
-    same = pattern == cfg.optim.trainable
+    same = pattern == rs.trainable_pattern
     return train_item(rs.abstract_state if same else rs.abstract_train_state(pattern))
 
-  restored = ckpt.restore_latest(rs.abstract_state.params, saved_train_item, rs.model_cfg.to_dict())
+  restored = ckpt.restore_latest(rs.checkpointed(rs.abstract_state.params), saved_train_item,
+                                 rs.model_cfg.to_dict())
   data_state = None
   if restored is not None:
     start, params, train, data_state, meta = restored
+    if rs.lora_base is not None:  # the checkpoint holds the adapters; the base is rebuilt
+      params = adapters.overlay(rs.init_state(log).params, params)
     state = TrainState(train["step"], params, train["opt_state"], train["bad_streak"],
                        train["bad_total"], train["extra"])
     log(f"resumed from {ckpt.directory}/{start}")
-    if meta.get("trainable", "") != cfg.optim.trainable:
+    if meta.get("trainable", "") != rs.trainable_pattern:
       state = _reselect(rs, state, meta.get("trainable", ""), start, log)
     if cfg.train.steps < start:
       raise ConfigError(f"train.steps={cfg.train.steps} is below step {start} of {ckpt.directory}; "
@@ -163,7 +166,8 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
     return out
 
   meta = {"model": rs.model_cfg.to_dict(), "kind": task.kind, "stage": task.name,
-          "stage_meta": task.meta, "data_plan": data_plan(cfg), "trainable": cfg.optim.trainable,
+          "stage_meta": task.meta, "data_plan": data_plan(cfg), "trainable": rs.trainable_pattern,
+          "lora_base": rs.lora_base,
           "config": json.loads(cfg.to_json_best_effort())}
   if is_main and tok.model_file:
 
@@ -221,7 +225,7 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
     nonlocal saved_step
     if step == saved_step:
       return
-    ckpt.save(step, state.params, train_item(state), iterator.get_state(),
+    ckpt.save(step, rs.checkpointed(state.params), train_item(state), iterator.get_state(),
               dict(meta, last_eval=last_eval), metrics=metrics, force=force)
     saved_step = step
 

@@ -22,10 +22,11 @@ from xy_jax import checkpoint
 from xy_jax.config import validate
 from xy_jax.data.tokenizer import Tokenizer, load_tokenizer
 from xy_jax.models.factory import abstract_model, state_shardings
+from xy_jax.models.lora import targeted as lora_targeted
 from xy_jax.models.model_config import ConfigError, ModelConfig
 from xy_jax.sharding import LogicalSharding, make_mesh, rules_with_overrides
 from xy_jax.train import task as tasks
-from xy_jax.train import trainable
+from xy_jax.train import adapters, trainable
 from xy_jax.train.learner import Learner, StepContext, SupervisedLearner
 from xy_jax.train.starting_weights import source_model_config
 from xy_jax.train.state import TrainState, state_shardings as train_state_shardings
@@ -49,6 +50,12 @@ class RunSetup:
   eval_step: Callable
   batch_sharding: NamedSharding
   trainable: Any = None  # optim.trainable's mask over the parameters (None: all train)
+  trainable_pattern: str = ""  # optim.trainable, or the adapters' pattern in a LoRA run
+  lora_base: dict | None = None  # a LoRA run's base (checkpoint meta); None: not a LoRA run
+
+  def checkpointed(self, params):
+    """What a checkpoint's params item holds: everything, or a LoRA run's adapters only."""
+    return params if self.lora_base is None else adapters.saved_part(params, self.trainable)
 
   def init_state(self, log=print) -> TrainState:
     """Fresh state: random init, or weights from init_from_hf / init_from_checkpoint."""
@@ -124,7 +131,8 @@ def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> R
                         f"{model_cfg.vocab_size}")
   task = tasks.builder(cfg.stage)(cfg, model_cfg, tok, sharding, log)
   learner = task.learner or SupervisedLearner(task.loss_sums)
-  model_cfg = task.model_config or model_cfg
+  model_cfg = adapters.apply(cfg, task.model_config or model_cfg)
+  lora_base = adapters.base_reference(cfg)
   log(f"{task.name}: {model_cfg.param_count() / 1e6:.2f}M params on mesh {dict(mesh.shape)} "
       f"({mesh.size} devices, {jax.process_count()} processes)")
   for line in task.summary:
@@ -134,13 +142,17 @@ def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> R
   param_sh = nnx.to_pure_dict(state_shardings(abs_model_state, sharding))
   abs_params = checkpoint.abstract_pure_params(abs_model_state, None)
   tx, lr_schedule = learner.optimizer(cfg)
-  mask = trainable.selection(abs_params, cfg.optim.trainable)
+  pattern = adapters.trainable_pattern(cfg)
+  mask = trainable.selection(abs_params, pattern)
   if mask is not None and not learner.supports_trainable:
     raise ConfigError(f"optim.trainable: stage {cfg.stage!r} trains every parameter of its models")
   if mask is not None:
     n, total = trainable.count(abs_params, mask)
-    log(f"optim.trainable={cfg.optim.trainable!r}: {n / 1e6:.2f}M of {total / 1e6:.2f}M parameters "
-        f"train; the rest are frozen" + (f" in {cfg.optim.frozen_dtype}" if cfg.optim.frozen_dtype else ""))
+    what = (f"lora rank {cfg.lora.rank} on {', '.join(lora_targeted(cfg.lora.targets))}" if lora_base
+            else f"optim.trainable={pattern!r}")
+    frozen = f" in {model_cfg.quant}" if model_cfg.quant != "none" else (
+        f" in {cfg.optim.frozen_dtype}" if cfg.optim.frozen_dtype else "")
+    log(f"{what}: {n / 1e6:.2f}M of {total / 1e6:.2f}M parameters train; the rest are frozen{frozen}")
   abs_state = jax.eval_shape(lambda p: TrainState.create(
       trainable.cast_frozen(p, mask, cfg.optim.frozen_dtype), tx, learner.init_extra(p), mask), abs_params)
   replicated = NamedSharding(mesh, jax.sharding.PartitionSpec())
@@ -154,4 +166,5 @@ def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> R
       learner=learner, graphdef=graphdef, tx=tx, lr_schedule=lr_schedule, state_shardings=st_sh,
       abstract_state=jax.tree.map(with_sh, abs_state, st_sh), train_step=train_step,
       eval_step=learner.build_eval_step(ctx, task.loss_sums) if task.loss_sums else None,
-      batch_sharding=NamedSharding(mesh, sharding.spec(("act_batch",))), trainable=mask)
+      batch_sharding=NamedSharding(mesh, sharding.spec(("act_batch",))), trainable=mask,
+      trainable_pattern=pattern, lora_base=lora_base)

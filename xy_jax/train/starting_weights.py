@@ -23,6 +23,12 @@ def initial_params(cfg: ConfigDict, model_cfg: ModelConfig, stage_cls, sharding,
   Parts the source lacks are freshly initialised and parts the target lacks are dropped, both
   logged: an SFT or causal-LM checkpoint gives a reward model its body with a new value head.
   """
+  if model_cfg.lora_rank:  # the float base as usual, then the adapters (and QLoRA's quantisation)
+    from xy_jax.loading import with_adapters
+    base_cfg, base = initial_params(cfg, model_cfg.replace(lora_rank=0, quant="none"), stage_cls,
+                                    sharding, log)
+    model_cfg = base_cfg.replace(**model_cfg.adapter_fields())
+    return model_cfg, with_adapters(stage_cls, model_cfg, base, sharding, cfg.seed)
   numerics = start_overrides(cfg, model_cfg)
   if cfg.init_from_hf:
     from xy_jax.convert.hf import load_hf

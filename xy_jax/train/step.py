@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from xy_jax.models import lora
 from xy_jax.sharding import LogicalSharding
 from xy_jax.train import trainable
 from xy_jax.train.state import TrainState
@@ -41,17 +42,20 @@ def _combine(totals: dict, sums: dict) -> dict:
 def make_train_step(graphdef: nnx.GraphDef, loss_sums: LossSums, tx: optax.GradientTransformation,
                     lr_schedule: optax.Schedule, accum: int, z_loss: float,
                     sharding: LogicalSharding, mask=None, advance: bool = True,
-                    hold: Callable | None = None) -> Callable[[TrainState, Any], tuple[TrainState, dict]]:
+                    hold: Callable | None = None,
+                    dropout_seed: int | None = None) -> Callable[[TrainState, Any], tuple[TrainState, dict]]:
   """`mask` (optim.trainable): gradients, optimizer state and updates cover the trainable
   parameters only; the frozen ones are inputs, never written.
 
   A learner that takes several updates per step (PPO) passes `advance=False`: the step counter and
   the non-finite counters are its to move, and the metrics carry `ok`. `hold(state, params)` may
   put parameters back after the update (PPO's critic warm-up keeps the actor still).
+  `dropout_seed` (LoRA dropout): each micro-batch of each step gets its own dropout key.
   """
 
-  def objective(train_params, frozen_params, micro):
-    sums = loss_sums(nnx.merge(graphdef, trainable.merge(train_params, frozen_params, mask)), micro)
+  def objective(train_params, frozen_params, micro, key):
+    with lora.dropout_scope(key):
+      sums = loss_sums(nnx.merge(graphdef, trainable.merge(train_params, frozen_params, mask)), micro)
     return sums["nll_sum"] + z_loss * sums["z_sum"], sums
 
   grad_fn = jax.value_and_grad(objective, has_aux=True)
@@ -61,16 +65,20 @@ def make_train_step(graphdef: nnx.GraphDef, loss_sums: LossSums, tx: optax.Gradi
     train_params = trainable.trainable_part(state.params, mask)
     frozen_params = None if mask is None else trainable.frozen_part(state.params, mask)
 
-    def accumulate(carry, mb):
+    step_key = None if dropout_seed is None else jax.random.fold_in(jax.random.key(dropout_seed), state.step)
+
+    def accumulate(carry, xs):
       grads, totals = carry
-      (_, sums), g = grad_fn(train_params, frozen_params, mb)
+      mb, index = xs
+      key = None if step_key is None else jax.random.fold_in(step_key, index)
+      (_, sums), g = grad_fn(train_params, frozen_params, mb, key)
       return (jax.tree.map(jnp.add, grads, g), _combine(totals, sums)), None
 
     zeros = jax.tree.map(jnp.zeros_like, train_params)
-    first = jax.eval_shape(
-        lambda: grad_fn(train_params, frozen_params, jax.tree.map(lambda x: x[0], micro))[0][1])
+    first = jax.eval_shape(lambda: grad_fn(train_params, frozen_params, jax.tree.map(lambda x: x[0], micro),
+                                           step_key)[0][1])
     totals0 = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), first)
-    (grads, totals), _ = jax.lax.scan(accumulate, (zeros, totals0), micro)
+    (grads, totals), _ = jax.lax.scan(accumulate, (zeros, totals0), (micro, jnp.arange(accum)))
     count = jnp.maximum(totals["count"], 1.0)
     grads = jax.tree.map(lambda g: g / count, grads)
     loss = totals["nll_sum"] / count

@@ -1,0 +1,70 @@
+"""LoRA runs (`config.lora`): the model config with adapters, what trains, what checkpoints hold.
+
+A LoRA run is an `optim.trainable` run whose selection is the adapters: the base gets no gradient
+and no optimizer state and is never written. Its checkpoints hold the adapters only (a small
+fraction of the model) and name the base in their meta (`lora_base`), from which readers rebuild
+the model (`xy_jax.loading`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+from ml_collections import ConfigDict
+
+from xy_jax.models.model_config import ConfigError, ModelConfig
+
+ADAPTER_PATTERN = r"\.lora_[ab]$"
+
+
+def enabled(cfg: ConfigDict) -> bool:
+  return bool(cfg.lora.rank)
+
+
+def apply(cfg: ConfigDict, model_cfg: ModelConfig) -> ModelConfig:
+  """`model_cfg` with the run's adapters and base quantisation (unchanged when LoRA is off)."""
+  if not enabled(cfg):
+    return model_cfg
+  lo = cfg.lora
+  return model_cfg.replace(lora_rank=lo.rank, lora_alpha=float(lo.alpha), lora_dropout=float(lo.dropout),
+                           lora_targets=lo.targets, quant=lo.base_quant)
+
+
+def trainable_pattern(cfg: ConfigDict) -> str:
+  return ADAPTER_PATTERN if enabled(cfg) else cfg.optim.trainable
+
+
+def base_reference(cfg: ConfigDict) -> dict[str, str] | None:
+  """Where the frozen base comes from (checkpoint meta `lora_base`); None when LoRA is off."""
+  if not enabled(cfg):
+    return None
+  if not (cfg.init_from_checkpoint or cfg.init_from_hf):
+    raise ConfigError("lora.rank: LoRA adapts existing weights; set init_from_checkpoint or init_from_hf")
+  if cfg.init_from_checkpoint:
+    return {"checkpoint": os.path.abspath(cfg.init_from_checkpoint)}
+  return {"hf": os.path.abspath(cfg.init_from_hf)}
+
+
+def saved_part(params: Any, mask: Any) -> Any:
+  """The adapters of a parameter tree (the part a LoRA checkpoint holds); empty branches dropped."""
+
+  def keep(tree, m):
+    if isinstance(tree, dict):
+      out = {k: keep(tree[k], m[k]) for k in tree}
+      return {k: v for k, v in out.items() if v is not None and not (isinstance(v, dict) and not v)}
+    return tree if m else None
+
+  return keep(params, mask)
+
+
+def overlay(params: Any, part: Any) -> Any:
+  """`params` with the leaves of `part` (a sub-tree of it) put in."""
+  if isinstance(part, dict):
+    return {k: overlay(params[k], part[k]) if k in part else v for k, v in params.items()}
+  return part
+
+
+def count_bytes(tree: Any) -> int:
+  return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree))
