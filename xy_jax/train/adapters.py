@@ -36,11 +36,14 @@ def trainable_pattern(cfg: ConfigDict) -> str:
   return ADAPTER_PATTERN if enabled(cfg) else cfg.optim.trainable
 
 
-def base_reference(cfg: ConfigDict) -> dict[str, str] | None:
-  """Where the frozen base comes from (checkpoint meta `lora_base`); None when LoRA is off."""
+def base_reference(cfg: ConfigDict, required: bool = True) -> dict[str, str] | None:
+  """Where the frozen base comes from (checkpoint meta `lora_base`); None when LoRA is off, {}
+  when planning (`required=False`) without one."""
   if not enabled(cfg):
     return None
   if not (cfg.init_from_checkpoint or cfg.init_from_hf):
+    if not required:
+      return {}
     raise ConfigError("lora.rank: LoRA adapts existing weights; set init_from_checkpoint or init_from_hf")
   if cfg.init_from_checkpoint:
     return {"checkpoint": os.path.abspath(cfg.init_from_checkpoint)}

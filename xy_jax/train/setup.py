@@ -132,7 +132,7 @@ def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> R
   task = tasks.builder(cfg.stage)(cfg, model_cfg, tok, sharding, log)
   learner = task.learner or SupervisedLearner(task.loss_sums)
   model_cfg = adapters.apply(cfg, task.model_config or model_cfg)
-  lora_base = adapters.base_reference(cfg)
+  lora_base = adapters.base_reference(cfg, required=with_data)
   log(f"{task.name}: {model_cfg.param_count() / 1e6:.2f}M params on mesh {dict(mesh.shape)} "
       f"({mesh.size} devices, {jax.process_count()} processes)")
   for line in task.summary:
@@ -148,7 +148,7 @@ def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> R
     raise ConfigError(f"optim.trainable: stage {cfg.stage!r} trains every parameter of its models")
   if mask is not None:
     n, total = trainable.count(abs_params, mask)
-    what = (f"lora rank {cfg.lora.rank} on {', '.join(lora_targeted(cfg.lora.targets))}" if lora_base
+    what = (f"lora rank {cfg.lora.rank} on {', '.join(lora_targeted(cfg.lora.targets))}" if cfg.lora.rank
             else f"optim.trainable={pattern!r}")
     frozen = f" in {model_cfg.quant}" if model_cfg.quant != "none" else (
         f" in {cfg.optim.frozen_dtype}" if cfg.optim.frozen_dtype else "")
