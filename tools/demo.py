@@ -5,7 +5,8 @@
 
 train the tokenizer -> prepare the shipped corpus -> bucketed pretraining -> mixed SFT (from the
 pretrained weights) -> reward model (from the SFT body) -> PPO (actor/reference = SFT,
-critic/reward = RM) -> win/tie/lose of PPO vs SFT judged by the RM -> benchmark samples (C-Eval,
+critic/reward = RM) -> DPO (policy/reference = SFT, the RM's pairs) -> win/tie/lose of PPO and of
+DPO vs SFT judged by the RM -> benchmark samples (C-Eval,
 CMMLU, MMLU, FinanceIQ: pretrained by log-likelihood, SFT and PPO by generation) -> export the PPO actor to
 Hugging Face -> load it with transformers and answer questions beside our generator (tokens must
 agree) -> int8/int4 quantisation with perplexity against bfloat16 -> Self-QA data from documents
@@ -267,23 +268,29 @@ def main(argv):
       f"{sum(rewards[:k]) / k:.3f} -> {sum(rewards[-k:]) / k:.3f} (mean of {k} iterations each)")
   summary["ppo final KL"] = [r["kl"] for r in ppo_metrics if "kl" in r][-1]
 
-  banner("win / tie / lose: PPO actor vs SFT model, judged by the reward model")
+  _, dpo_dir, dpo_metrics = train_stage(out, "dpo", "dpo_tiny.py", os.path.join(sft_dir, "checkpoints"))
+  summary["dpo held-out rewards/accuracies"] = [
+      r for r in dpo_metrics if "eval/rewards/accuracies/preference" in r][-1]["eval/rewards/accuracies/preference"]
+
   from xy_jax.rl.compare import compare, plot, table
   from xy_jax.rl.prompts import read_prompts
   sft_model = load_checkpoint(os.path.join(sft_dir, "checkpoints"), sharding, dtype="float32")
   ppo_actor = load_checkpoint(os.path.join(ppo_dir, "checkpoints"), sharding, dtype="float32")
+  dpo_model = load_checkpoint(os.path.join(dpo_dir, "checkpoints"), sharding, dtype="float32")
   judge = load_checkpoint(os.path.join(rm_dir, "checkpoints"), sharding, dtype="float32")
   prompts = read_prompts([os.path.join(ROOT, "data/eval/prompts.jsonl")], "eval prompts", tok,
                          ChatTemplate(), 96, SkipReport())
-  rows = table(compare(ppo_actor.model, sft_model.model, judge.model, prompts, tok,
-                       SamplingConfig(temperature=0.7, top_p=0.95, max_new_tokens=32), margin=0.1))
-  for r in rows:
-    print(f"{r['category']:<28} win {r['win']:>6.1%}  tie {r['tie']:>6.1%}  lose {r['lose']:>6.1%}  "
-          f"win+tie {r['win_and_tie']:>6.1%}")
-  plot(rows, os.path.join(out, "win_rates.png"), "PPO", "SFT")
-  for r in rows:
-    if r["category"] in ("general (all)", "finance (all)", "overall"):
-      summary[f"win+tie PPO vs SFT, {r['category']}"] = f"{r['win_and_tie']:.1%}"
+  for name, model, png in (("PPO", ppo_actor, "win_rates"), ("DPO", dpo_model, "win_rates_dpo")):
+    banner(f"win / tie / lose: {name} model vs SFT model, judged by the reward model")
+    rows = table(compare(model.model, sft_model.model, judge.model, prompts, tok,
+                         SamplingConfig(temperature=0.7, top_p=0.95, max_new_tokens=32), margin=0.1))
+    for r in rows:
+      print(f"{r['category']:<28} win {r['win']:>6.1%}  tie {r['tie']:>6.1%}  lose {r['lose']:>6.1%}  "
+            f"win+tie {r['win_and_tie']:>6.1%}")
+    plot(rows, os.path.join(out, f"{png}.png"), name, "SFT")
+    for r in rows:
+      if r["category"] in ("general (all)", "finance (all)", "overall"):
+        summary[f"win+tie {name} vs SFT, {r['category']}"] = f"{r['win_and_tie']:.1%}"
 
   banner("export the PPO actor (chat model) and the reward model to Hugging Face")
   chat = ppo_actor
@@ -315,7 +322,8 @@ def main(argv):
           f"  xy_jax:       {tok.decode(ours)}")
   summary["greedy tokens identical to transformers"] = agree
 
-  benchmarks(out, {"pretrained": pretrained, "sft": sft_model, "ppo": ppo_actor}, tok, sharding, summary)
+  benchmarks(out, {"pretrained": pretrained, "sft": sft_model, "ppo": ppo_actor, "dpo": dpo_model}, tok,
+             sharding, summary)
   quantised_chat_models(out, os.path.join(ppo_dir, "checkpoints"), sharding, ppl, tok, summary)
   self_qa_data(out, chat.model, tok, 8 if FLAGS.quick else 32, summary)
   continued_pretraining(out, sharding, summary)
@@ -325,8 +333,8 @@ def main(argv):
           ("hf chat model (PPO actor)", hf_dir), ("hf reward model", os.path.join(out, "hf_reward")),
           ("quantised chat models", f"{out}/chat_int8, {out}/chat_int4"),
           ("self-qa sft data", os.path.join(out, "self_qa.jsonl")),
-          ("plots", ", ".join(f"{out}/{n}.png" for n in ("pretrain", "sft", "reward", "ppo", "win_rates",
-                                                          "benchmarks", "cpt_stage2")))]
+          ("plots", ", ".join(f"{out}/{n}.png" for n in ("pretrain", "sft", "reward", "ppo", "dpo", "win_rates",
+                                                          "win_rates_dpo", "benchmarks", "cpt_stage2")))]
   rows += [(k, f"{v:.4f}" if isinstance(v, float) else v) for k, v in summary.items()]
   rows.append(("wall time", f"{time.time() - start:.0f}s"))
   for k, v in rows:

@@ -9,12 +9,13 @@ import pytest
 
 from tests.train.train_helpers import ROOT, env
 
-PLOTS = ("pretrain", "sft", "reward", "ppo", "win_rates", "benchmarks", "cpt_stage1", "cpt_stage2")
+PLOTS = ("pretrain", "sft", "reward", "ppo", "dpo", "win_rates", "win_rates_dpo", "benchmarks", "cpt_stage1", "cpt_stage2")
 SUMMARY_KEYS = (
     "perplexity on held-out text: untrained", "perplexity on held-out text: pretrained",
     "pretrain final loss", "sft final answer loss / lm loss", "sft held-out answer loss",
     "reward model held-out accuracy", "ppo reward mean: first / last iterations", "ppo final KL",
-    "win+tie PPO vs SFT, overall", "greedy tokens identical to transformers",
+    "win+tie PPO vs SFT, overall", "win+tie DPO vs SFT, overall", "dpo held-out rewards/accuracies",
+    "benchmark accuracy, dpo (generate)", "greedy tokens identical to transformers",
     "int8 perplexity rise vs bfloat16 (%)", "int4 perplexity rise vs bfloat16 (%)", "self-qa",
     "benchmark accuracy, pretrained (loglik)", "benchmark accuracy, sft (generate)",
     "benchmark accuracy, ppo (generate)", "continued pretraining tokens/char of finance text",
@@ -33,7 +34,8 @@ def demo_out(tmp_path_factory):
 @pytest.mark.heavy
 def test_demo_writes_every_artifact(demo_out):
   out, stdout = demo_out
-  for stage in ("== tokenizer", "== pretrain", "== sft", "== reward", "== ppo", "== win / tie / lose",
+  for stage in ("== tokenizer", "== pretrain", "== sft", "== reward", "== ppo", "== dpo", "== win / tie / lose: PPO",
+                "== win / tie / lose: DPO",
                 "== benchmarks", "== export", "== chat through transformers", "== quantise", "== Self-QA",
                 "== continued pretraining", "== summary"):
     assert stage in stdout, stage
@@ -50,7 +52,7 @@ def test_demo_writes_every_artifact(demo_out):
   assert abs(summary["int8 perplexity rise vs bfloat16 (%)"]) < 1.0
   assert os.path.isfile(os.path.join(out, "tokenizer.model"))
   assert os.path.isfile(os.path.join(out, "self_qa.jsonl"))
-  for d in ("pretrain", "sft", "reward", "ppo"):
+  for d in ("pretrain", "sft", "reward", "ppo", "dpo"):
     assert os.path.isdir(os.path.join(out, d, "checkpoints")), d
 
 
