@@ -16,7 +16,7 @@ from xy_jax.models.model_config import ConfigError, ModelConfig
 from xy_jax.models.presets import get_preset
 
 STAGES = ("pretrain", "sft", "reward", "ppo", "dpo")
-LORA_STAGES = ("pretrain", "sft", "dpo")
+LORA_STAGES = ("pretrain", "sft", "dpo", "ppo")  # PPO: the actor
 SCHEDULES = ("cosine", "linear", "constant")
 
 
@@ -128,7 +128,7 @@ def base_config() -> ConfigDict:
   c.optim.trainable = ""
   c.optim.frozen_dtype = ml_collections.config_dict.placeholder(str)  # e.g. "bfloat16" for frozen
 
-  # LoRA (stages pretrain, sft, dpo): adapters on the projections `targets` names (a regex fully
+  # LoRA (stages pretrain, sft, dpo; the actor in ppo): adapters on the projections `targets` names (a regex fully
   # matched against q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head); the
   # base is frozen (no gradient, no optimizer state, bit-identical), optionally held quantised
   # (`base_quant`: QLoRA); checkpoints hold the adapters and name the base. rank 0: off.

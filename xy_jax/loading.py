@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from typing import Any, Callable
 
 import jax
@@ -69,16 +70,18 @@ def _restore(path: str, sharding: LogicalSharding, step: int, **overrides) -> tu
   graphdef, abs_state = abstract_model(cls, cfg, sharding)
   target = checkpoint.abstract_pure_params(abs_state, state_shardings(abs_state, sharding))
   if meta.get("lora_base"):
-    return meta, _with_base(cls, cfg, meta["lora_base"], path, step, target, sharding, overrides)
+    return meta, _with_base(cls, cfg, meta, path, step, target, sharding, overrides)
   nnx.replace_by_pure_dict(abs_state, checkpoint.restore_params(path, target, step))
   return meta, nnx.merge(graphdef, abs_state)
 
 
-def _with_base(cls, cfg: ModelConfig, base: dict, path: str, step: int, target: dict,
+def _with_base(cls, cfg: ModelConfig, meta: dict, path: str, step: int, target: dict,
                sharding: LogicalSharding, overrides: dict) -> nnx.Module:
-  """A LoRA checkpoint's model: its adapters on the base its meta names."""
-  adapter_target = _adapters_of(target)
-  adapters = checkpoint.restore_params(path, adapter_target, step)
+  """A LoRA checkpoint's model: what it stored (the parameters its `trainable` pattern selects:
+  adapters, and a PPO critic) on the base its meta names (`lora_base`)."""
+  base = meta["lora_base"]
+  stored = checkpoint.restore_params(path, _selected(target, re.compile(meta.get("trainable") or r"\.lora_[ab]$")),
+                                     step)
   numerics = {k: v for k, v in overrides.items() if k in NUMERICS}
   where = base.get("checkpoint") or base.get("hf")
   if not where or not os.path.exists(where):
@@ -90,35 +93,24 @@ def _with_base(cls, cfg: ModelConfig, base: dict, path: str, step: int, target: 
     src = load_hf(base["hf"], sharding, model_kind(os.path.join(base["hf"], "config.json")),
                   cfg.param_dtype, log=lambda _: None, **numerics)[1]
   base_params = nnx.to_pure_dict(nnx.state(src))
+  if base.get("part"):  # the base of one part (a PPO actor)
+    base_params = {base["part"]: base_params}
   return model_from_values(cls, cfg, sharding, with_adapters(cls, cfg, base_params, sharding,
-                                                             adapters=adapters))
+                                                             adapters=stored))
 
 
-def _adapters_of(tree: dict) -> dict:
+def _selected(tree: dict, regex: re.Pattern, prefix: str = "") -> dict:
+  """The sub-tree of leaves whose dotted path `regex` finds (empty branches dropped)."""
   out = {}
   for k, v in tree.items():
+    name = f"{prefix}{k}"
     if isinstance(v, dict):
-      sub = _adapters_of(v)
+      sub = _selected(v, regex, name + ".")
       if sub:
         out[k] = sub
-    elif k in ("lora_a", "lora_b"):
+    elif regex.search(name):
       out[k] = v
   return out
-
-
-def load_model(*, hf: str | None, ckpt: str | None, sharding: LogicalSharding,
-               allow_torch_bin: bool = False, log: Callable[[str], None] = print,
-               **overrides) -> LoadedModel:
-  """Exactly one of `hf` / `ckpt`. `overrides` replace ModelConfig fields (e.g. dtype)."""
-  if bool(hf) == bool(ckpt):
-    raise ConfigError("pass exactly one of --hf DIR or --checkpoint CKPT")
-  if ckpt:
-    return load_checkpoint(ckpt, sharding, log=log, **overrides)
-  param_dtype = overrides.pop("param_dtype", "float32")
-  kind = model_kind(os.path.join(hf, "config.json")) if os.path.isdir(hf) else "causal_lm"
-  cfg, model = load_hf(hf, sharding, kind, param_dtype, allow_torch_bin, log, **overrides)
-  tok = os.path.join(hf, checkpoint.TOKENIZER_FILE)
-  return LoadedModel(cfg, model, kind, tok if os.path.isfile(tok) else None, {})
 
 
 def with_adapters(cls, cfg: ModelConfig, base: dict, sharding: LogicalSharding, seed: int = 0,

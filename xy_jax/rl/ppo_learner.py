@@ -23,8 +23,9 @@ from ml_collections import ConfigDict
 
 from xy_jax.infer.generate import decode
 from xy_jax.infer.sampling import SamplingConfig
-from xy_jax.loading import load_checkpoint
+from xy_jax.loading import load_checkpoint, with_adapters
 from xy_jax.models.factory import init_model
+from xy_jax.models.llama import CausalLM
 from xy_jax.models.model_config import ConfigError, ModelConfig
 from xy_jax.models.reward import RewardModel, sequence_scores
 from xy_jax.rl import ppo_math
@@ -52,7 +53,7 @@ def response_slice(x, prompt_len: int, answer_len: int):
 
 
 class PPOLearner(Learner):
-  supports_trainable = False  # actor and critic train whole (LoRA will select within them)
+  supports_trainable = False  # optim.trainable: no; LoRA adapters on the actor: yes
   estimates_time = False  # generation is a loop XLA's cost model counts once
 
   def __init__(self, cfg: ConfigDict, actor_cfg: ModelConfig, critic_cfg: ModelConfig, frozen: dict,
@@ -78,7 +79,10 @@ class PPOLearner(Learner):
       fresh = nnx.to_pure_dict(nnx.state(init_model(RewardModel, self.critic_cfg, sharding, cfg.seed)))
       critic_params = {"model": critic_params["model"], "score": fresh["score"]}
       log("ppo.critic_checkpoint: a causal LM; its body gets a fresh value head")
-    return model_cfg, {"actor": nnx.to_pure_dict(nnx.state(actor.model)), "critic": critic_params}
+    actor_params = nnx.to_pure_dict(nnx.state(actor.model))
+    if model_cfg.lora_rank:  # adapters on the actor (its base frozen, held as lora.base_quant says)
+      actor_params = with_adapters(CausalLM, model_cfg, actor_params, sharding, cfg.seed)
+    return model_cfg, {"actor": actor_params, "critic": critic_params}
 
   def init_extra(self, params):
     extra = {"kl_coef": jnp.asarray(self.p.kl_ctl, jnp.float32)}
@@ -183,8 +187,8 @@ class PPOLearner(Learner):
                                     state.params["actor"]), "critic": params["critic"]}
 
     updates = {first: jax.jit(make_train_step(graphdef, self.loss_sums(first), ctx.tx, lr_schedule,
-                                              cfg.optim.grad_accum, 0.0, ctx.sharding, advance=False,
-                                              hold=hold),
+                                              cfg.optim.grad_accum, 0.0, ctx.sharding, ctx.trainable,
+                                              advance=False, hold=hold),
                               donate_argnums=0, out_shardings=(ctx.state_shardings, None))
                for first in (True, False)}
 

@@ -17,6 +17,8 @@ from ml_collections import ConfigDict
 from xy_jax.models.model_config import ConfigError, ModelConfig
 
 ADAPTER_PATTERN = r"\.lora_[ab]$"
+# PPO: the actor's adapters and the whole critic train.
+PPO_PATTERN = r"^actor\..*\.lora_[ab]$|^critic\."
 
 
 def enabled(cfg: ConfigDict) -> bool:
@@ -33,7 +35,9 @@ def apply(cfg: ConfigDict, model_cfg: ModelConfig) -> ModelConfig:
 
 
 def trainable_pattern(cfg: ConfigDict) -> str:
-  return ADAPTER_PATTERN if enabled(cfg) else cfg.optim.trainable
+  if not enabled(cfg):
+    return cfg.optim.trainable
+  return PPO_PATTERN if cfg.stage == "ppo" else ADAPTER_PATTERN
 
 
 def base_reference(cfg: ConfigDict, required: bool = True) -> dict[str, str] | None:
@@ -41,6 +45,9 @@ def base_reference(cfg: ConfigDict, required: bool = True) -> dict[str, str] | N
   when planning (`required=False`) without one."""
   if not enabled(cfg):
     return None
+  if cfg.stage == "ppo":  # the actor's base; the critic is checkpointed whole
+    path = cfg.ppo.actor_checkpoint
+    return {"checkpoint": os.path.abspath(path), "part": "actor"} if path else {}
   if not (cfg.init_from_checkpoint or cfg.init_from_hf):
     if not required:
       return {}

@@ -144,7 +144,7 @@ def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> R
   tx, lr_schedule = learner.optimizer(cfg)
   pattern = adapters.trainable_pattern(cfg)
   mask = trainable.selection(abs_params, pattern)
-  if mask is not None and not learner.supports_trainable:
+  if cfg.optim.trainable and not learner.supports_trainable:
     raise ConfigError(f"optim.trainable: stage {cfg.stage!r} trains every parameter of its models")
   if mask is not None:
     n, total = trainable.count(abs_params, mask)
