@@ -84,6 +84,9 @@ def base_config() -> ConfigDict:
   c.ppo.critic_checkpoint = ml_collections.config_dict.placeholder(str)  # None: the reward model
   c.ppo.reward_fn = ml_collections.config_dict.placeholder(str)  # a rule reward instead of the RM
   c.ppo.critic_preset = ml_collections.config_dict.placeholder(str)  # critic/reward shape for plans
+  # Where rollouts decode: "auto" (a serving layout: weights over `tensor` only, prompts over
+  # `data`; xy_jax/rl/rollout_layout.py), "train" (the training layout) or "data,fsdp,tensor".
+  c.ppo.rollout_mesh = "auto"
   c.ppo.prompts_per_step = 64
   c.ppo.max_prompt_len = 256
   c.ppo.max_answer_len = 256
@@ -261,6 +264,7 @@ def validate(c: ConfigDict) -> ModelConfig:
   _field("ppo.mini_batches", pp.prompts_per_step % pp.mini_batches == 0,
          f"{pp.mini_batches} does not divide ppo.prompts_per_step={pp.prompts_per_step}")
   _field("ppo.ema_beta", 0 <= pp.ema_beta < 1, "in [0, 1)")
+  _field("ppo.rollout_mesh", isinstance(pp.rollout_mesh, str), f"{pp.rollout_mesh!r}: a string")
   for i, task in enumerate(c.train.eval_tasks):
     _field(f"train.eval_tasks[{i}]", isinstance(task, dict), f"{task!r}: a dict of evaluate.py fields")
     EvalSpec.from_dict(dict(task), f"train.eval_tasks[{i}]")

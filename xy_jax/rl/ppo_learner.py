@@ -24,12 +24,13 @@ from ml_collections import ConfigDict
 from xy_jax.infer.generate import decode
 from xy_jax.infer.sampling import SamplingConfig
 from xy_jax.loading import load_checkpoint, with_adapters
-from xy_jax.models.factory import init_model
+from xy_jax.models.factory import abstract_model, init_model
 from xy_jax.models.llama import CausalLM
 from xy_jax.models.model_config import ConfigError, ModelConfig
 from xy_jax.models.reward import RewardModel, sequence_scores
 from xy_jax.rl import ppo_math
 from xy_jax.rl.rewards import RULES
+from xy_jax.rl.rollout_layout import device_hbm_bytes, rollout_layout
 from xy_jax.train.learner import Learner, StepContext
 from xy_jax.train.losses import lm_loss_sums
 from xy_jax.train.optim import optimizer
@@ -129,11 +130,24 @@ class PPOLearner(Learner):
     graphdef, lr_schedule = ctx.graphdef, ctx.lr_schedule
     base_rng = jax.random.key(cfg.seed)
 
+    layout = rollout_layout(p.rollout_mesh, ctx.model_cfg, ctx.sharding, p.prompts_per_step,
+                            device_hbm_bytes())
+    self.layout = layout
+    actor_graph = layout.graphdef if layout else abstract_model(CausalLM, ctx.model_cfg, ctx.sharding)[0]
+
     @jax.jit
-    def rollout(params, prompt_tokens, prompt_valid, step):
-      model = nnx.merge(graphdef, params).actor  # the live actor: no copy of its weights
-      return decode(model, prompt_tokens, prompt_valid, jax.random.fold_in(base_rng, step), sampling,
+    def generate(actor_params, prompt_tokens, prompt_valid, step):
+      return decode(nnx.merge(actor_graph, actor_params), prompt_tokens, prompt_valid, jax.random.fold_in(base_rng, step), sampling,
                     eos, pad)
+
+    def rollout(params, prompt_tokens, prompt_valid, step):
+      if layout is None:  # the live actor in the training layout: no copy of its weights
+        return generate(params["actor"], prompt_tokens, prompt_valid, step)
+      answers, done = generate(layout.reshard(params["actor"]), layout.put_rows(prompt_tokens),
+                               layout.put_rows(prompt_valid), layout.put_replicated(step))
+      rows = prompt_tokens.sharding
+      return (jax.device_put(answers, rows),
+              jax.device_put(done, NamedSharding(rows.mesh, PartitionSpec(rows.spec[0]))))
 
     def sequence(prompt_tokens, prompt_valid, answers, done):
       t = jnp.arange(N)[None]
@@ -242,12 +256,12 @@ class PPOLearner(Learner):
                  "bad_streak": state.bad_streak, "skipped": 1 - jnp.min(oks)}
       return state, metrics
 
-    self._programs = (rollout, experience, updates[False], mini_batch)
+    self._programs = (generate, experience, updates[False], mini_batch)
     return step
 
   def programs(self, step, abstract_state, batch):
     """Thunks compiling every jitted piece of one step for the mesh (AOT, no data)."""
-    rollout, experience, update, mini_batch = self._programs
+    generate, experience, update, mini_batch = self._programs
     p, frozen = self.p, self.frozen
     pt, pv = batch["prompt_tokens"], batch["prompt_valid"]
     b = pt.shape[0]
@@ -262,7 +276,14 @@ class PPOLearner(Learner):
     rows = lambda a: NamedSharding(pt.sharding.mesh, PartitionSpec(pt.sharding.spec[0]))  # noqa: E731
     mb = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=rows(a) if a.ndim else None),
                       jax.eval_shape(mini_batch, exp, idx))
-    return {"rollout": lambda: rollout.lower(abstract_state.params, pt, pv, step_abs).compile(),
+    actor = abstract_state.params["actor"]
+    if self.layout is not None:
+      lay = self.layout
+      actor = jax.tree.map(lambda a, sh: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sh), actor,
+                           lay.param_shardings)
+      pt, pv = (jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=lay.rows) for a in (pt, pv))
+      step_abs = jax.ShapeDtypeStruct((), jnp.int32, sharding=lay.replicated)
+    return {"rollout": lambda: generate.lower(actor, pt, pv, step_abs).compile(),
             "experience": lambda: experience.lower(*args).compile(),
             "update": lambda: update.lower(abstract_state, mb).compile()}
 

@@ -33,6 +33,7 @@ class StepContext:
   sharding: LogicalSharding
   state_shardings: TrainState
   trainable: Any  # optim.trainable's mask (None: everything trains)
+  model_cfg: ModelConfig | None = None  # the model the state holds (PPO: the actor's, with adapters)
 
 
 class Learner:

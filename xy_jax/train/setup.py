@@ -159,7 +159,7 @@ def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> R
   st_sh = train_state_shardings(abs_state, param_sh, tx, mesh, learner.extra_shardings(param_sh, replicated),
                                 mask)
   with_sh = lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s)  # noqa: E731
-  ctx = StepContext(cfg, graphdef, tx, lr_schedule, sharding, st_sh, mask)
+  ctx = StepContext(cfg, graphdef, tx, lr_schedule, sharding, st_sh, mask, model_cfg)
   train_step = learner.build_step(ctx)
   return RunSetup(
       cfg=cfg, model_cfg=model_cfg, mesh=mesh, sharding=sharding, tokenizer=tok, task=task,

@@ -1,0 +1,121 @@
+"""PPO rollouts in a serving layout (`ppo.rollout_mesh`), the way DeepSpeed-Chat's Hybrid Engine
+and OpenRLHF/verl/Tunix hand the actor to an inference engine.
+
+Training shards the actor fsdp x tensor: every decode step would all-gather the fsdp-sharded
+weights, token after token. Once per iteration the actor's weights are resharded, on device, onto
+a second mesh over the same devices with the weights split over `tensor` only and the prompts over
+`data` (a device holds 1/tensor of the model and decodes its own rows; the KV cache follows the
+same rules: rows over data, kv heads over tensor). Generation runs there; its tokens come back to
+the training layout, where experience and updates run as before.
+
+`ppo.rollout_mesh`: "auto" (tensor = the smallest power of two that divides the device count and
+the kv heads and leaves the weights at most half of a chip's memory, at most 8 chips, one host's
+ICI group; data = the rest), "train" (decode in the training layout), or "data,fsdp,tensor".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import numpy as np
+from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec
+
+from xy_jax.models.factory import abstract_model, state_shardings
+from xy_jax.models.llama import CausalLM
+from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.sharding import LogicalSharding, make_mesh
+
+MAX_TENSOR = 8
+
+
+def _power_of_two_divisors(n: int) -> list[int]:
+  out, t = [], 1
+  while n % t == 0 and t <= n:
+    out.append(t)
+    t *= 2
+  return out
+
+
+def auto_shape(cfg: ModelConfig, n_devices: int, hbm_bytes: float | None) -> tuple[int, int, int]:
+  """(data, fsdp, tensor) for serving `cfg` on `n_devices` chips of `hbm_bytes` each (None: unknown)."""
+  weight_bytes = cfg.param_count() * np.dtype(cfg.dtype).itemsize
+  choices = [t for t in _power_of_two_divisors(np.gcd(n_devices, cfg.num_key_value_heads)) if t <= MAX_TENSOR]
+  tensor = choices[-1]
+  if hbm_bytes:
+    fitting = [t for t in choices if weight_bytes / t <= 0.5 * hbm_bytes]
+    tensor = fitting[0] if fitting else choices[-1]
+  return n_devices // tensor, 1, tensor
+
+
+def parse(spec: str, field: str = "ppo.rollout_mesh") -> tuple[int, int, int] | str:
+  if spec in ("auto", "train"):
+    return spec
+  try:
+    shape = tuple(int(x) for x in spec.split(","))
+  except ValueError:
+    shape = ()
+  if len(shape) != 3 or any(s <= 0 for s in shape):
+    raise ConfigError(f"{field}={spec!r}: 'auto', 'train' or 'data,fsdp,tensor' (e.g. '16,1,8')")
+  return shape
+
+
+@dataclasses.dataclass
+class RolloutLayout:
+  """The actor's serving mesh and how to move weights and rows onto it and back."""
+  sharding: LogicalSharding
+  graphdef: Any  # the actor (CausalLM) built with the serving sharding
+  param_shardings: Any  # pure dict of NamedShardings for the actor's parameters
+  rows: NamedSharding  # [B, ...] arrays: rows over the batch axes
+  replicated: NamedSharding
+
+  def reshard(self, actor_params):
+    """The actor's parameters in the serving layout: device-to-device, no host round trip."""
+    return jax.device_put(actor_params, self.param_shardings)
+
+  def put_rows(self, x):
+    return jax.device_put(x, self.rows)
+
+  def put_replicated(self, x):
+    return jax.device_put(x, self.replicated)
+
+  def describe(self) -> str:
+    return " x ".join(f"{k} {v}" for k, v in self.sharding.mesh.shape.items() if v > 1) or "1 device"
+
+
+def rollout_layout(spec: str, actor_cfg: ModelConfig, train: LogicalSharding, rows_per_step: int,
+                   hbm_bytes: float | None = None) -> RolloutLayout | None:
+  """The serving layout `spec` asks for on the training mesh's devices; None: decode in the
+  training layout (asked for, or the same shape)."""
+  shape = parse(spec)
+  if shape == "train":
+    return None
+  devices = list(train.mesh.devices.flat)
+  if shape == "auto":
+    shape = auto_shape(actor_cfg, len(devices), hbm_bytes)
+  if int(np.prod(shape)) != len(devices):
+    raise ConfigError(f"ppo.rollout_mesh={spec!r}: {int(np.prod(shape))} devices, the training mesh has "
+                      f"{len(devices)}")
+  if tuple(train.mesh.shape.values()) == tuple(shape):
+    return None
+  dp = shape[0] * shape[1]
+  if rows_per_step % dp:
+    raise ConfigError(f"ppo.rollout_mesh={spec!r}: data x fsdp = {dp} does not divide "
+                      f"ppo.prompts_per_step={rows_per_step}")
+  mesh = make_mesh({"data": shape[0], "fsdp": shape[1], "tensor": shape[2]}, devices)
+  sharding = LogicalSharding(mesh, train.rules)
+  graphdef, abs_state = abstract_model(CausalLM, actor_cfg, sharding)
+  param_sh = nnx.to_pure_dict(state_shardings(abs_state, sharding))
+  return RolloutLayout(sharding, graphdef, param_sh, NamedSharding(mesh, sharding.spec(("act_batch",))),
+                       NamedSharding(mesh, PartitionSpec()))
+
+
+def device_hbm_bytes() -> float | None:
+  """A chip's memory when the runtime reports it (TPU/GPU), else None (CPU, AOT topologies)."""
+  try:
+    stats = jax.devices()[0].memory_stats() or {}
+  except Exception:  # backends without memory stats
+    return None
+  return stats.get("bytes_limit")
