@@ -113,3 +113,49 @@ def test_stage_one_optimizer_state_is_the_embeddings_share():
   assert opt2 > 20 * opt1  # 0.15 vs 4.14 GiB per chip (the replicated vocabulary weighs 4x)
   # The frozen parameters are held in bfloat16: half the bytes of stage 2's float32 copy.
   assert params1 - embeddings == pytest.approx((params2 - embeddings) / 2, rel=1e-6)
+
+
+def test_ppo_plan_times_the_decode_step_in_both_layouts_and_the_parts_add_up():
+  import re
+  proc = _plan(f"--config={ROOT}/configs/ppo_tiny.py", "--topology=v5p:2x2x1")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  lines = proc.stdout.strip().splitlines()
+  number = lambda s: float(re.search(r"([\d.e+-]+)", s).group(1))  # noqa: E731
+  rollout_ms = number(lines[-4].removeprefix("decode step (rollout layout): "))
+  training_ms = number(lines[-3].removeprefix("decode step (training layout): "))
+  iteration_s = number(lines[-2].removeprefix("estimated seconds per iteration: "))
+  share = number(lines[-1].removeprefix("rollout share: "))
+  assert lines[-4].endswith(" ms") and lines[-3].endswith(" ms") and lines[-1].endswith("%")
+  assert 0 < rollout_ms < training_ms and iteration_s > 0 and 0 < share < 100
+  head = next(line for line in lines if line.startswith("rollout layout: "))
+  assert head == "rollout layout: data=2 fsdp=1 tensor=2 (training: data=1 fsdp=4 tensor=1)"
+
+  def parts(prefix):
+    line = next(line for line in lines if line.strip().startswith(prefix))
+    return [float(x) for x in re.findall(r"(?:HBM|FLOPs|collectives) ([\d.e+-]+) ms", line)]
+
+  for prefix, total in (("rollout layout decode step", rollout_ms), ("training layout decode step", training_ms)):
+    hbm, flops, coll = parts(prefix)
+    assert hbm > 0 and flops > 0 and coll > 0  # fsdp gathers weights; tensor parallelism reduces
+    assert abs(hbm + flops + coll - total) <= 2e-3 * total + 1e-6
+  per_iteration = next(line for line in lines if line.strip().startswith("per iteration:"))
+  reshard, decode, experience, update = (float(x) for x in re.findall(r"([\d.e+-]+) s\b", per_iteration))
+  assert "32 x decode step" in per_iteration and abs(decode - 32 * rollout_ms / 1e3) <= 2e-3 * decode
+  assert abs(reshard + decode + experience + update - iteration_s) <= 2e-3 * iteration_s
+  assert abs(100 * (reshard + decode) / iteration_s - share) < 0.2
+
+
+def test_collective_bytes_reads_sync_and_async_collectives_from_hlo():
+  from xy_jax.plan_rollout import collective_bytes
+  hlo = "\n".join([
+      "  %all-gather.1 = bf16[8,1024]{1,0} all-gather(bf16[2,1024]{1,0} %p), dimensions={0}",
+      "  %ags = (bf16[2,64]{1,0}, bf16[8,64]{1,0}) all-gather-start(bf16[2,64]{1,0} %q), dimensions={0}",
+      "  %agd = bf16[8,64]{1,0} all-gather-done((bf16[2,64]{1,0}, bf16[8,64]{1,0}) %ags)",
+      "  %ar = (f32[16]{0}, f32[4,4]{1,0}) all-reduce(f32[16]{0} %a, f32[4,4]{1,0} %b), to_apply=%add",
+      "  %rs = f32[4]{0} reduce-scatter(f32[16]{0} %c), dimensions={0}",
+      "  %add = f32[16]{0} add(f32[16]{0} %a, f32[16]{0} %a)",
+  ])
+  got = collective_bytes(hlo)
+  assert got["all-gather"] == 8 * 1024 * 2 + 8 * 64 * 2
+  assert got["all-reduce"] == 16 * 4 + 16 * 4 and got["reduce-scatter"] == 16
+  assert got["all-to-all"] == 0 and got["collective-permute"] == 0

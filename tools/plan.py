@@ -10,7 +10,10 @@ train step for the slice's topology, on any machine (no TPU, no weights, no data
 Prints per-chip memory (arguments, outputs, temporaries; parameters and optimizer state apart),
 compiled FLOPs per step, the compiler's estimated step time, tokens/s and MFU per step shape, and
 ends with three machine-readable lines: `fits: yes|no`, `per-chip memory GiB: X of Y`,
-`estimated MFU: Z%`. Exits 1 when the step does not fit. With --serve bfloat16|int8|int4 it plans
+`estimated MFU: Z%`. Exits 1 when the step does not fit. A PPO config adds the decode step's
+roofline in the rollout and the training layout (HBM, FLOPs, collectives), the iteration's parts,
+and ends with `decode step (rollout layout): X ms`, `decode step (training layout): Y ms`,
+`estimated seconds per iteration: Z`, `rollout share: W%`. With --serve bfloat16|int8|int4 it plans
 inference instead: weights and KV cache per chip, prefill and decode-step memory, decode tokens/s
 (last lines `fits:`, `per-chip memory GiB:`, `estimated decode tokens/s:`).
 """
@@ -61,6 +64,9 @@ def main(argv):
   print("\n".join(lines), flush=True)
   if not fits:
     sys.exit(1)
+  if cfg.stage == "ppo":  # generation's time: a roofline per layout, then the whole iteration
+    from xy_jax.plan_rollout import make_rollout_plan, rollout_report
+    print("\n".join(rollout_report(make_rollout_plan(cfg, FLAGS.topology, log=cli.log))), flush=True)
 
 
 if __name__ == "__main__":

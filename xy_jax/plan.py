@@ -28,12 +28,13 @@ class Chip:
   hbm_gib: float
   bf16_flops: float  # peak per chip
   hbm_bytes_per_s: float
+  ici_bytes_per_s: float  # inter-chip interconnect, all links of one chip
 
 
-# Published per-chip figures (Cloud TPU docs).
-CHIPS = {"v4": Chip(32.0, 275e12, 1228e9), "v5e": Chip(16.0, 197e12, 819e9),
-         "v5litepod": Chip(16.0, 197e12, 819e9), "v5p": Chip(95.0, 459e12, 2765e9),
-         "v6e": Chip(32.0, 918e12, 1640e9)}
+# Published per-chip figures (Cloud TPU docs; ICI in Gbit/s: v4 2400, v5e 1600, v5p 4800, v6e 3584).
+CHIPS = {"v4": Chip(32.0, 275e12, 1228e9, 300e9), "v5e": Chip(16.0, 197e12, 819e9, 200e9),
+         "v5litepod": Chip(16.0, 197e12, 819e9, 200e9), "v5p": Chip(95.0, 459e12, 2765e9, 600e9),
+         "v6e": Chip(32.0, 918e12, 1640e9, 448e9)}
 
 
 def topology(name: str):
