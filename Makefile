@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-fast clean
+.PHONY: demo test test-fast gpu-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,5 +27,9 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadscope -m "not heavy"
 
+# Every GPU check in one command (needs jax with CUDA: `pip install -e '.[gpu]'` on the GPU host).
+gpu-check: $(STAMP)
+	$(PY) tools/gpu_check.py --out gpu_check_out
+
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache
+	rm -rf $(VENV) demo_out gpu_check_out .pytest_cache

@@ -45,34 +45,8 @@ FLAGS = flags.FLAGS
 
 
 def bench_ours(cfg, tokens, prompts):
-  import jax
-  import optax
-  from flax import nnx
-  from xy_jax.models.factory import init_model
-  from xy_jax.models.llama import CausalLM
-  from xy_jax.sharding import LogicalSharding
-  from xy_jax.train.pretrain import lm_loss
-  from xy_jax.train.state import TrainState
-  from xy_jax.train.step import make_train_step
-
-  model = init_model(CausalLM, cfg, LogicalSharding(), seed=0)
-  graphdef, state = nnx.split(model)
-  tx = optax.adamw(1e-4, b1=0.9, b2=0.95, weight_decay=0.0)
-  step = jax.jit(make_train_step(graphdef, lm_loss(0.0), tx, optax.constant_schedule(1e-4), 1, 0.0,
-                                 LogicalSharding()), donate_argnums=0)
-  train_state = jax.jit(lambda p: TrainState.create(p, tx))(nnx.to_pure_dict(state))  # fresh buffers
-  b, t = tokens.shape
-  batch = {"tokens": tokens, "positions": np.broadcast_to(np.arange(t, dtype=np.int32), (b, t)),
-           "segment_ids": np.ones((b, t), np.int32), "loss_mask": np.ones((b, t), np.int32)}
-  batch = jax.device_put(batch)
-  train_state, m = step(train_state, batch)
-  jax.block_until_ready(m)
-  start = time.perf_counter()
-  for _ in range(FLAGS.steps):
-    train_state, m = step(train_state, batch)
-  jax.block_until_ready(m)
-  train_tps = b * t * FLAGS.steps / (time.perf_counter() - start)
-
+  from xy_jax.speed import train_tokens_per_s
+  model, train_tps = train_tokens_per_s(cfg, tokens, FLAGS.steps)
   return model, train_tps, generate_tokens_per_s(model, prompts)
 
 
@@ -87,16 +61,10 @@ def serving_copy(model):
 
 
 def generate_tokens_per_s(model, prompts) -> float:
-  from xy_jax.infer.generate import Generator
-  from xy_jax.infer.sampling import SamplingConfig
+  from xy_jax import speed
   if FLAGS.dtype == "bfloat16":
     model = serving_copy(model)
-  gen = Generator(model, eos_id=-1, pad_id=0)  # no EOS: every row generates all tokens
-  sampling = SamplingConfig(greedy=True, max_new_tokens=FLAGS.new_tokens)
-  gen.generate(prompts, sampling)  # compile
-  start = time.perf_counter()
-  gen.generate(prompts, sampling)
-  return len(prompts) * FLAGS.new_tokens / (time.perf_counter() - start)
+  return speed.generate_tokens_per_s(model, prompts, FLAGS.new_tokens)
 
 
 def bench_quantised(model, cfg, prompts, float_tps):
@@ -114,48 +82,10 @@ def bench_quantised(model, cfg, prompts, float_tps):
 
 
 def bench_torch(hf_dir, tokens, prompts):
-  import torch
-  from transformers import AutoModelForCausalLM
+  import torch_peer
   mixed = FLAGS.dtype == "bfloat16"
-  device = "cuda" if torch.cuda.is_available() else "cpu"
-  model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32,
-                                               attn_implementation="sdpa").to(device)
-  model.train()
-  opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.0)
-  x = torch.as_tensor(tokens, dtype=torch.long, device=device)
-
-  def train_step():
-    opt.zero_grad(set_to_none=True)
-    with torch.autocast(device, dtype=torch.bfloat16, enabled=mixed):
-      loss = model(input_ids=x, labels=x).loss
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
-    return loss
-
-  train_step()
-  sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-  sync()
-  start = time.perf_counter()
-  for _ in range(FLAGS.steps):
-    train_step()
-  sync()
-  train_tps = x.numel() * FLAGS.steps / (time.perf_counter() - start)
-
-  model.eval()
-  if mixed:
-    model.to(torch.bfloat16)
-  p = torch.as_tensor(np.asarray(prompts), dtype=torch.long, device=device)
-  kwargs = dict(max_new_tokens=FLAGS.new_tokens, min_new_tokens=FLAGS.new_tokens, do_sample=False,
-                pad_token_id=0, eos_token_id=None)
-  with torch.no_grad():
-    model.generate(p, **kwargs)
-    sync()
-    start = time.perf_counter()
-    model.generate(p, **kwargs)
-    sync()
-  gen_tps = p.shape[0] * FLAGS.new_tokens / (time.perf_counter() - start)
-  return train_tps, gen_tps
+  return (torch_peer.train_tokens_per_s(hf_dir, tokens, FLAGS.steps, mixed),
+          torch_peer.generate_tokens_per_s(hf_dir, prompts, FLAGS.new_tokens, bf16=mixed))
 
 
 def bench_eval(cfg):

@@ -27,6 +27,11 @@ PRESETS: dict[str, ModelConfig] = {
         vocab_size=XUANYUAN_VOCAB, hidden_size=8192, intermediate_size=28672, num_hidden_layers=80,
         num_attention_heads=64, num_key_value_heads=8, max_position_embeddings=16384,
         rope_theta=10000.0, rope_scaling={"rope_type": "linear", "factor": 4.0}, rms_norm_eps=1e-5),
+    # ~1.37B parameters with XuanYuan's vocabulary: the GPU check's train-step and bucket figures.
+    "gpu_1b3": ModelConfig(
+        vocab_size=XUANYUAN_VOCAB, hidden_size=2048, intermediate_size=5504, num_hidden_layers=24,
+        num_attention_heads=16, num_key_value_heads=16, max_position_embeddings=16384,
+        rms_norm_eps=1e-5),
     # Tiny shapes for CPU tests and the demo; vocab matches the shipped tiny tokenizer.
     "tiny": ModelConfig(
         vocab_size=2048, hidden_size=128, intermediate_size=352, num_hidden_layers=2,

@@ -1,0 +1,63 @@
+"""The peer side of our speed comparisons: Hugging Face transformers + PyTorch on the same
+exported model (sdpa attention; CUDA when present). Used by tools/bench.py and tools/gpu_check.py."""
+
+import time
+
+import numpy as np
+
+
+def _device():
+  import torch
+  return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _sync():
+  import torch
+  if torch.cuda.is_available():
+    torch.cuda.synchronize()
+
+
+def train_tokens_per_s(hf_dir: str, tokens: np.ndarray, steps: int, mixed: bool) -> float:
+  """AdamW steps with clipping; `mixed`: bfloat16 autocast over float32 parameters."""
+  import torch
+  from transformers import AutoModelForCausalLM
+  device = _device()
+  model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32, attn_implementation="sdpa").to(device)
+  model.train()
+  opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.0)
+  x = torch.as_tensor(tokens, dtype=torch.long, device=device)
+
+  def step():
+    opt.zero_grad(set_to_none=True)
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=mixed):
+      loss = model(input_ids=x, labels=x).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+
+  step()
+  _sync()
+  start = time.perf_counter()
+  for _ in range(steps):
+    step()
+  _sync()
+  return x.numel() * steps / (time.perf_counter() - start)
+
+
+def generate_tokens_per_s(hf_dir: str, prompts, new_tokens: int, bf16: bool) -> float:
+  """transformers' greedy `generate` of exactly `new_tokens` per prompt (timed after a warm-up)."""
+  import torch
+  from transformers import AutoModelForCausalLM
+  device = _device()
+  dtype = torch.bfloat16 if bf16 else torch.float32
+  model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=dtype, attn_implementation="sdpa").to(device).eval()
+  p = torch.as_tensor(np.asarray(prompts), dtype=torch.long, device=device)
+  kwargs = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, pad_token_id=0,
+                eos_token_id=None)
+  with torch.no_grad():
+    model.generate(p, **kwargs)
+    _sync()
+    start = time.perf_counter()
+    model.generate(p, **kwargs)
+    _sync()
+  return p.shape[0] * new_tokens / (time.perf_counter() - start)
