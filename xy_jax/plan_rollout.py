@@ -145,10 +145,13 @@ def make_rollout_plan(cfg: ConfigDict, topology_name: str, log=print) -> Rollout
   rollout, reshard_s = None, 0.0
   if layout is not None:
     log("roofline: decode step in the rollout layout ...")
-    rollout = decode_roofline(actor_cfg, layout.sharding, batch, p.max_prompt_len, p.max_answer_len, chip)
+    rollout = decode_roofline(actor_cfg.replace(param_dtype=actor_cfg.dtype), layout.sharding, batch, p.max_prompt_len, p.max_answer_len, chip)
+    # What each chip receives: its serving shard of the actor, float weights in the compute dtype.
     actor = rs.abstract_state.params["actor"]
-    moved = sum(math.prod(a.sharding.shard_shape(a.shape)) * storage_bits(a.dtype) // 8
-                for a in jax.tree.leaves(actor))
+    moved = 0
+    for a, sh in zip(jax.tree.leaves(actor), jax.tree.leaves(layout.param_shardings)):
+      bits = 8 * layout.dtype.itemsize if jax.numpy.issubdtype(a.dtype, jax.numpy.floating) else storage_bits(a.dtype)
+      moved += math.prod(sh.shard_shape(a.shape)) * bits // 8
     reshard_s = moved / chip.ici_bytes_per_s
 
   log("cost model: experience and update, unrolled ...")

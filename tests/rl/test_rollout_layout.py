@@ -79,3 +79,19 @@ def test_rollout_layout_errors_name_the_field(trained_layout):
     rollout_layout("8,1,1", cfg, train, 6)
   with pytest.raises(ConfigError, match="'data,fsdp,tensor'"):
     parse("16x8")
+
+
+def test_bfloat16_rollouts_take_bfloat16_weights_and_the_same_tokens():
+  cfg = get_preset("tiny", dtype="bfloat16")  # float32 master weights, bfloat16 compute
+  train = LogicalSharding(make_mesh({"data": 2, "fsdp": 2, "tensor": 2}, jax.devices()[:8]))
+  graphdef, params = nnx.split(init_model(CausalLM, cfg, train, seed=1))
+  pure = nnx.to_pure_dict(params)
+  layout = rollout_layout("auto", cfg, train, rows_per_step=8)
+  moved = layout.reshard(pure)
+  assert moved["lm_head"]["weight"].dtype == jnp.bfloat16 and pure["lm_head"]["weight"].dtype == jnp.float32
+  sampling = SamplingConfig(greedy=True, max_new_tokens=12)
+  run = jax.jit(lambda g, p, t, v, key: decode(nnx.merge(g, p), t, v, key, sampling, 2, 0), static_argnums=0)
+  key = jax.random.key(0)
+  want, _ = run(graphdef, pure, *_prompts(jax.sharding.NamedSharding(train.mesh, train.spec(("act_batch",)))), key)
+  got, _ = run(layout.graphdef, moved, *_prompts(layout.rows), layout.put_replicated(key))
+  np.testing.assert_array_equal(np.asarray(got), np.asarray(want))

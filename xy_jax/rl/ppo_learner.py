@@ -279,8 +279,9 @@ class PPOLearner(Learner):
     actor = abstract_state.params["actor"]
     if self.layout is not None:
       lay = self.layout
-      actor = jax.tree.map(lambda a, sh: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sh), actor,
-                           lay.param_shardings)
+      actor = jax.tree.map(lambda a, sh: jax.ShapeDtypeStruct(
+          a.shape, lay.dtype if jnp.issubdtype(a.dtype, jnp.floating) else a.dtype, sharding=sh), actor,
+          lay.param_shardings)
       pt, pv = (jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=lay.rows) for a in (pt, pv))
       step_abs = jax.ShapeDtypeStruct((), jnp.int32, sharding=lay.replicated)
     return {"rollout": lambda: generate.lower(actor, pt, pv, step_abs).compile(),

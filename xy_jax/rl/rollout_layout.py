@@ -5,7 +5,8 @@ Training shards the actor fsdp x tensor: every decode step would all-gather the 
 weights, token after token. Once per iteration the actor's weights are resharded, on device, onto
 a second mesh over the same devices with the weights split over `tensor` only and the prompts over
 `data` (a device holds 1/tensor of the model and decodes its own rows; the KV cache follows the
-same rules: rows over data, kv heads over tensor). Generation runs there; its tokens come back to
+same rules: rows over data, kv heads over tensor). Float weights travel and stay in the compute
+dtype (bfloat16: half the float32 master weights). Generation runs there; its tokens come back to
 the training layout, where experience and updates run as before.
 
 `ppo.rollout_mesh`: "auto" (tensor = the smallest power of two that divides the device count and
@@ -19,6 +20,7 @@ import dataclasses
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
@@ -70,10 +72,15 @@ class RolloutLayout:
   param_shardings: Any  # pure dict of NamedShardings for the actor's parameters
   rows: NamedSharding  # [B, ...] arrays: rows over the batch axes
   replicated: NamedSharding
+  dtype: Any  # the compute dtype: float weights travel and are held in it
 
   def reshard(self, actor_params):
-    """The actor's parameters in the serving layout: device-to-device, no host round trip."""
-    return jax.device_put(actor_params, self.param_shardings)
+    """The actor's parameters in the serving layout, float ones in the compute dtype (every
+    matmul casts to it anyway, so the tokens do not change): cast where they are, then moved
+    device-to-device, no host round trip."""
+    cast = jax.jit(lambda t: jax.tree.map(
+        lambda a: a.astype(self.dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, t))
+    return jax.device_put(cast(actor_params), self.param_shardings)
 
   def put_rows(self, x):
     return jax.device_put(x, self.rows)
@@ -106,10 +113,11 @@ def rollout_layout(spec: str, actor_cfg: ModelConfig, train: LogicalSharding, ro
                       f"ppo.prompts_per_step={rows_per_step}")
   mesh = make_mesh({"data": shape[0], "fsdp": shape[1], "tensor": shape[2]}, devices)
   sharding = LogicalSharding(mesh, train.rules)
-  graphdef, abs_state = abstract_model(CausalLM, actor_cfg, sharding)
+  serve_cfg = actor_cfg.replace(param_dtype=actor_cfg.dtype)
+  graphdef, abs_state = abstract_model(CausalLM, serve_cfg, sharding)
   param_sh = nnx.to_pure_dict(state_shardings(abs_state, sharding))
   return RolloutLayout(sharding, graphdef, param_sh, NamedSharding(mesh, sharding.spec(("act_batch",))),
-                       NamedSharding(mesh, PartitionSpec()))
+                       NamedSharding(mesh, PartitionSpec()), jnp.dtype(actor_cfg.dtype))
 
 
 def device_hbm_bytes() -> float | None:
