@@ -5,11 +5,16 @@ transformers + PyTorch on the same model, batch and sequence, in one process on 
   python tools/bench.py --preset small --dtype bfloat16      # on a GPU: bf16, torch with sdpa
   python tools/bench.py --quant int8,int4                    # also quantised generation
   python tools/bench.py --eval [--eval_task cmmlu --eval_data_dir DIR]  # benchmark scoring vs lm-eval
+  python tools/bench.py --llamacpp ~/llama.cpp               # CPU decoding vs llama.cpp (batch 1)
 
 Prints tokens/s for each side and ends with `train ratio: X` and `generate ratio: Y` (ours / peer).
 `--eval` instead times benchmark scoring: tools/evaluate.py's evaluator against
 lm-evaluation-harness's HF backend, on the same exported model and the same items (5-shot
 log-likelihood), and ends with `eval ratio: X` (items/s, ours / lm-eval).
+`--llamacpp DIR` (a llama.cpp checkout with a build under it) instead converts our HF export with
+llama.cpp's own `convert_hf_to_gguf.py` to float32, bfloat16 and q8_0 GGUF files and prints
+llama-bench's batch-1 decode tokens/s for each beside our generator's, ending with
+`llamacpp ratio: X` (ours / llama.cpp float32).
 Both sides start from the same weights (ours exported to HF), use AdamW with the same settings,
 and are timed after a warm-up step (compilation excluded on our side, as torch has none).
 
@@ -41,6 +46,7 @@ flags.DEFINE_enum("eval_task", "cmmlu", ["ceval", "cmmlu"], "benchmark for --eva
 flags.DEFINE_string("eval_data_dir", None, "its files (default: the shipped sample)")
 flags.DEFINE_integer("eval_batch", 8, "lm-eval batch size (ours batches by --batch_tokens)")
 flags.DEFINE_integer("batch_tokens", 16384, "our scoring batch, in tokens")
+flags.DEFINE_string("llamacpp", None, "a llama.cpp checkout with a build: time CPU decoding against it")
 FLAGS = flags.FLAGS
 
 
@@ -129,8 +135,31 @@ def bench_eval(cfg):
   print(f"eval ratio: {ours_rate / peer_rate:.2f}")
 
 
+def bench_llamacpp(cfg):
+  """Batch-1 decoding: our generator against llama.cpp on GGUF files its converter made from our export."""
+  import llamacpp_peer
+  from xy_jax.convert.hf import export_hf
+  from xy_jax.data.tokenizer import DEFAULT_ASSET
+  from xy_jax.models.factory import init_model
+  from xy_jax.models.llama import CausalLM
+  from xy_jax.sharding import LogicalSharding
+  model = init_model(CausalLM, cfg, LogicalSharding(), seed=0)
+  prompt = np.random.default_rng(0).integers(4, cfg.vocab_size, (1, FLAGS.prompt_len)).tolist()
+  ours = generate_tokens_per_s(model, prompt)
+  with tempfile.TemporaryDirectory() as d:
+    export_hf(model, cfg, os.path.join(d, "hf"), tokenizer_file=DEFAULT_ASSET, log=lambda *_: None)
+    theirs = llamacpp_peer.decode_tokens_per_s(FLAGS.llamacpp, os.path.join(d, "hf"), d, FLAGS.new_tokens,
+                                               os.cpu_count())
+  print(f"decode tokens/s at batch 1 ({FLAGS.new_tokens} tokens): xy_jax {ours:,.1f} ({FLAGS.dtype})   "
+        + "   ".join(f"llama.cpp {k} {v:,.1f}" for k, v in theirs.items()))
+  print(f"llamacpp ratio: {ours / theirs['f32']:.2f}")
+
+
 def main(argv):
   del argv
+  if FLAGS.llamacpp:
+    from xy_jax.models.presets import get_preset
+    return bench_llamacpp(get_preset(FLAGS.preset, dtype=FLAGS.dtype, remat_policy="none"))
   if FLAGS.eval:
     from xy_jax.models.presets import get_preset
     return bench_eval(get_preset(FLAGS.preset, dtype=FLAGS.dtype, remat_policy="none"))

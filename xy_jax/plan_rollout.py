@@ -25,7 +25,7 @@ import jax
 from ml_collections import ConfigDict
 
 from xy_jax.models.int_weights import storage_bits
-from xy_jax.plan import Chip, per_device_bytes, topology
+from xy_jax.plan import Chip, topology
 from xy_jax.plan_serving import _programs
 from xy_jax.sharding import LogicalSharding
 from xy_jax.train.setup import setup
