@@ -64,11 +64,17 @@ def merge(trainable: Any, frozen: Any, mask: Mask) -> Any:
 
 
 def cast_frozen(params: Any, mask: Mask, dtype: str | None) -> Any:
-  """Frozen floating-point leaves in `dtype` (None: unchanged)."""
+  """Frozen floating-point leaves in `dtype` (None: unchanged). Integer weights' scales keep their
+  dtype: they are part of the quantised format (QLoRA), read the same way by every loader."""
   if mask is None or not dtype:
     return params
-  return jax.tree.map(lambda x, m: x if m or not jnp.issubdtype(x.dtype, jnp.floating) else x.astype(dtype),
-                      params, mask)
+
+  def cast(path, x, m):
+    if m or not jnp.issubdtype(x.dtype, jnp.floating) or path_of(path).endswith("weight_scale"):
+      return x
+    return x.astype(dtype)
+
+  return jax.tree_util.tree_map_with_path(cast, params, mask)
 
 
 def count(params: Any, mask: Mask) -> tuple[int, int]:
