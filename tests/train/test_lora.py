@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -125,13 +126,28 @@ def test_qlora_trains_adapters_on_an_int8_base(tmp_path, lm_checkpoint, one_devi
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (("--config.stage=reward",), "lora.rank: stage 'reward' trains whole models"),
-    (("--config.optim.trainable=lm_head",), "optim.trainable: leave empty with lora.rank > 0"),
-    (("--config.lora.targets=embed_tokens",), "lora.targets='embed_tokens' matches none of"),
-    (("--config.lora.base_quant=int3",), "lora.base_quant: 'int3': none, int8 or int4"),
+    ({"stage": "reward"}, "lora.rank: stage 'reward' trains whole models"),
+    ({"optim.trainable": "lm_head"}, "optim.trainable: leave empty with lora.rank > 0"),
+    ({"lora.targets": "embed_tokens"}, "lora.targets='embed_tokens' matches none of"),
+    ({"lora.base_quant": "int3"}, "lora.base_quant: 'int3': none, int8 or int4"),
+    ({"lora.rank": 0, "lora.base_quant": "int8"}, "lora.base_quant: set only with lora.rank > 0"),
 ])
-def test_lora_config_errors_name_the_field(tmp_path, overrides, message):
+def test_lora_config_errors_name_the_field(overrides, message):
+  from tests.train.test_config import load
+  from xy_jax.config import validate
+  from xy_jax.models.model_config import ConfigError
+  cfg = load(os.path.join(ROOT, "configs", "sft_tiny.py"))
+  cfg.lora.rank = 4
+  for key, value in overrides.items():
+    section, _, name = key.rpartition(".")
+    (cfg[section] if section else cfg)[name] = value
+  with pytest.raises(ConfigError, match=re.escape(message)):
+    validate(cfg)
+
+
+def test_lora_needs_starting_weights(tmp_path):
   proc = subprocess.run(
       [sys.executable, "-m", "xy_jax.train", f"--config={ROOT}/configs/sft_tiny.py", f"--workdir={tmp_path}",
-       "--config.lora.rank=4", *overrides], capture_output=True, text=True, env=env(), cwd=ROOT, timeout=300)
-  assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-2000:]
+       "--config.lora.rank=4", f"--config.data.prepared_dir={tmp_path}/data"], capture_output=True, text=True,
+      env=env(), cwd=ROOT, timeout=300)
+  assert proc.returncode != 0 and "lora.rank: LoRA adapts existing weights" in proc.stderr, proc.stderr[-2000:]
