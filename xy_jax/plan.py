@@ -203,8 +203,9 @@ def report(plan: Plan, max_fraction: float = 1.0) -> tuple[list[str], bool]:
     lines.append("(memory in GiB per chip; no time estimate for a step that does not fit)")
     mfu = "n/a"
   else:
-    lines.append("(memory in GiB per chip; a multi-program step gets no time estimate: PPO's "
-                 "generation is a loop the cost model counts once, DPO's reference runs apart)")
+    lines.append("(memory in GiB per chip; a multi-program step gets no cost-model time here: PPO's "
+                 "generation is a loop the cost model counts once (its iteration time follows, by "
+                 "roofline), DPO's reference runs apart)")
     mfu = "n/a"
   lines += [f"fits: {'yes' if fits else 'no'}{limit}",
             f"per-chip memory GiB: {plan.peak / GIB:.2f} of {hbm:.2f}",
