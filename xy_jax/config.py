@@ -84,6 +84,7 @@ def base_config() -> ConfigDict:
   c.ppo.critic_checkpoint = ml_collections.config_dict.placeholder(str)  # None: the reward model
   c.ppo.reward_fn = ml_collections.config_dict.placeholder(str)  # a rule reward instead of the RM
   c.ppo.critic_preset = ml_collections.config_dict.placeholder(str)  # critic/reward shape for plans
+  c.ppo.critic_preset_layers = ml_collections.config_dict.placeholder(int)  # plans: its layers (probes)
   # Where rollouts decode: "auto" (a serving layout: weights over `tensor` only, prompts over
   # `data`; xy_jax/rl/rollout_layout.py), "train" (the training layout) or "data,fsdp,tensor".
   c.ppo.rollout_mesh = "auto"

@@ -12,7 +12,8 @@ in the rollout layout and in the training layout, and timed by a roofline whose 
 (a sum, so an upper bound: the hardware overlaps some of it). Each part is probed on 1 and 2
 unrolled layers and extrapolated over the layers. An iteration = the rollout layout's reshard (the
 actor's bytes per chip over ICI) + answer length x decode step + experience + ppo_epochs x
-mini_batches updates, the last two from the compiler's cost model on the unrolled programs.
+mini_batches updates, the last two from the compiler's cost model on programs unrolled at one and two
+layers per model and extrapolated over each model's depth.
 """
 
 from __future__ import annotations
@@ -134,6 +135,34 @@ class RolloutPlan:
     return self.generation_s + self.experience_s + self.update_s
 
 
+def _probe_seconds(cfg: ConfigDict, devices, actor_layers: int, critic_layers: int | None) -> dict[str, float]:
+  """The cost model's seconds for experience and one update, all models unrolled at these depths."""
+  probe = ConfigDict(cfg.to_dict())
+  probe.model.num_hidden_layers, probe.model.scan_layers = actor_layers, False
+  probe.ppo.critic_preset_layers = critic_layers
+  probe.optim.grad_accum = 1  # the whole mini-batch in one pass: no loop for the cost model to miss
+  rs = setup(probe, log=lambda *_: None, with_data=False, devices=devices)
+  batch = {k: jax.ShapeDtypeStruct(shape, dtype, sharding=rs.batch_sharding)
+           for k, (shape, dtype) in next(iter(rs.task.plan_batches().values())).items()}
+  thunks = rs.learner.programs(rs.train_step, rs.abstract_state, batch)
+  return {name: float(_cost(thunks[name]()).get("optimal_seconds", 0.0)) for name in ("experience", "update")}
+
+
+def experience_and_update_seconds(cfg: ConfigDict, devices) -> dict[str, float]:
+  """Linear in each model's depth: probes at (actor, critic) layers (1, 1), (2, 1), (1, 2), then
+  cost(A, C) = c11 + (A - 1)(c21 - c11) + (C - 1)(c12 - c11). Without a critic preset the critic
+  has the actor's shape, and one depth is probed."""
+  actor_layers = cfg.model.num_hidden_layers
+  if not cfg.ppo.critic_preset:
+    one, two = (_probe_seconds(cfg, devices, n, None) for n in (1, 2))
+    return {k: max(one[k] + (two[k] - one[k]) * (actor_layers - 1), 0.0) for k in one}
+  from xy_jax.models.presets import get_preset
+  critic_layers = get_preset(cfg.ppo.critic_preset).num_hidden_layers
+  c11, c21, c12 = (_probe_seconds(cfg, devices, a, c) for a, c in ((1, 1), (2, 1), (1, 2)))
+  return {k: max(c11[k] + (actor_layers - 1) * (c21[k] - c11[k]) + (critic_layers - 1) * (c12[k] - c11[k]), 0.0)
+          for k in c11}
+
+
 def make_rollout_plan(cfg: ConfigDict, topology_name: str, log=print) -> RolloutPlan:
   devices, chip = topology(topology_name)
   rs = setup(cfg, log=lambda *_: None, with_data=False, devices=devices)
@@ -154,18 +183,12 @@ def make_rollout_plan(cfg: ConfigDict, topology_name: str, log=print) -> Rollout
       moved += math.prod(sh.shard_shape(a.shape)) * bits // 8
     reshard_s = moved / chip.ici_bytes_per_s
 
-  log("cost model: experience and update, unrolled ...")
-  probe = ConfigDict(cfg.to_dict())
-  probe.model.scan_layers = False
-  prs = setup(probe, log=lambda *_: None, with_data=False, devices=devices)
-  batch_abs = {k: jax.ShapeDtypeStruct(shape, dtype, sharding=prs.batch_sharding)
-               for k, (shape, dtype) in next(iter(prs.task.plan_batches().values())).items()}
-  thunks = prs.learner.programs(prs.train_step, prs.abstract_state, batch_abs)
-  seconds = {name: float(_cost(thunks[name]()).get("optimal_seconds", 0.0)) for name in ("experience", "update")}
+  log("cost model: experience and update, probed on unrolled layers ...")
+  seconds = experience_and_update_seconds(cfg, devices)
   updates = p.ppo_epochs * p.mini_batches
   return RolloutPlan(None if layout is None else dict(layout.sharding.mesh.shape), dict(rs.mesh.shape),
                      rollout, training, p.max_answer_len, reshard_s, seconds["experience"],
-                     updates * cfg.optim.grad_accum * seconds["update"], updates)
+                     updates * seconds["update"], updates)
 
 
 def rollout_report(plan: RolloutPlan) -> list[str]:
@@ -178,7 +201,7 @@ def rollout_report(plan: RolloutPlan) -> list[str]:
   lines.append(f"  per iteration: reshard {plan.reshard_s:.4g} s + {plan.answer_len} x decode step "
                f"{plan.answer_len * plan.decode_s:.4g} s + experience {plan.experience_s:.4g} s + "
                f"{plan.updates} update(s) {plan.update_s:.4g} s (experience and updates: the compiler's "
-               f"cost model, unrolled)")
+               f"cost model, probed on unrolled layers)")
   lines += [f"decode step (rollout layout): {plan.decode_s * 1e3:.4g} ms",
             f"decode step (training layout): {plan.training.seconds * 1e3:.4g} ms",
             f"estimated seconds per iteration: {plan.iteration_s:.4g}",

@@ -44,6 +44,8 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
   if tok is None:  # planning
     actor_cfg = model_cfg
     critic_cfg = get_preset(p.critic_preset, **numerics) if p.critic_preset else actor_cfg
+    if p.critic_preset and p.critic_preset_layers:  # the planner's layer probes
+      critic_cfg = critic_cfg.replace(num_hidden_layers=p.critic_preset_layers)
     ref_graph, ref_params = abstract_frozen(CausalLM, actor_cfg, sharding, p.frozen_dtype)
     rm_graph, rm_params = (None, None) if p.reward_fn else abstract_frozen(
         RewardModel, critic_cfg, sharding, p.frozen_dtype)
