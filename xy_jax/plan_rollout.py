@@ -27,7 +27,7 @@ from ml_collections import ConfigDict
 
 from xy_jax.models.int_weights import storage_bits
 from xy_jax.plan import Chip, topology
-from xy_jax.plan_serving import _programs
+from xy_jax.plan_serving import generation_programs
 from xy_jax.sharding import LogicalSharding
 from xy_jax.train.setup import setup
 
@@ -98,7 +98,7 @@ def decode_roofline(actor_cfg, sharding: LogicalSharding, batch: int, prompt_len
   """One decode step of `batch` rows in `sharding`'s layout, extrapolated from 1 and 2 layers."""
   probes = []
   for n in (1, 2):
-    thunks, _, _ = _programs(actor_cfg.replace(num_hidden_layers=n, scan_layers=False), sharding, batch,
+    thunks, _, _ = generation_programs(actor_cfg.replace(num_hidden_layers=n, scan_layers=False), sharding, batch,
                              prompt_len, answer_len)
     compiled = thunks["decode step"]()
     cost = _cost(compiled)

@@ -45,7 +45,7 @@ class ServePlan:
     return max(p.peak for p in self.programs)
 
 
-def _programs(model_cfg: ModelConfig, sharding: LogicalSharding, batch: int, prompt_len: int,
+def generation_programs(model_cfg: ModelConfig, sharding: LogicalSharding, batch: int, prompt_len: int,
               new_tokens: int):
   """(lowering thunks for prefill and decode, abstract params, abstract cache)."""
   graphdef, abs_state = abstract_model(CausalLM, model_cfg, sharding)
@@ -87,7 +87,7 @@ def make_serve_plan(cfg: ConfigDict, topology_name: str, quant: str, group_size:
   model_cfg.validate()
   mesh = make_mesh(cfg.mesh, devices)
   sharding = LogicalSharding(mesh, rules_with_overrides(cfg.mesh.get("rules", {})))
-  thunks, params, cache = _programs(model_cfg, sharding, batch, prompt_len, new_tokens)
+  thunks, params, cache = generation_programs(model_cfg, sharding, batch, prompt_len, new_tokens)
   programs = []
   for name, thunk in thunks.items():
     log(f"compiling {name} ...")
@@ -97,7 +97,7 @@ def make_serve_plan(cfg: ConfigDict, topology_name: str, quant: str, group_size:
   flops = []  # decode-step FLOPs per chip at 1 and 2 unrolled layers
   for n in (1, 2) if compiled else ():
     probe_cfg = model_cfg.replace(num_hidden_layers=n, scan_layers=False)
-    probe, _, _ = _programs(probe_cfg, sharding, batch, prompt_len, new_tokens)
+    probe, _, _ = generation_programs(probe_cfg, sharding, batch, prompt_len, new_tokens)
     cost = probe["decode step"]().cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
     flops.append(float(cost.get("flops", 0.0)))
