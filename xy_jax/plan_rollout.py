@@ -98,8 +98,8 @@ def decode_roofline(actor_cfg, sharding: LogicalSharding, batch: int, prompt_len
   """One decode step of `batch` rows in `sharding`'s layout, extrapolated from 1 and 2 layers."""
   probes = []
   for n in (1, 2):
-    thunks, _, _ = generation_programs(actor_cfg.replace(num_hidden_layers=n, scan_layers=False), sharding, batch,
-                             prompt_len, answer_len)
+    probe_cfg = actor_cfg.replace(num_hidden_layers=n, scan_layers=False)
+    thunks, _, _ = generation_programs(probe_cfg, sharding, batch, prompt_len, answer_len)
     compiled = thunks["decode step"]()
     cost = _cost(compiled)
     probes.append((float(cost.get("bytes accessed", 0.0)), float(cost.get("flops", 0.0)),
@@ -174,12 +174,14 @@ def make_rollout_plan(cfg: ConfigDict, topology_name: str, log=print) -> Rollout
   rollout, reshard_s = None, 0.0
   if layout is not None:
     log("roofline: decode step in the rollout layout ...")
-    rollout = decode_roofline(actor_cfg.replace(param_dtype=actor_cfg.dtype), layout.sharding, batch, p.max_prompt_len, p.max_answer_len, chip)
+    serving_cfg = actor_cfg.replace(param_dtype=actor_cfg.dtype)  # weights held in the compute dtype
+    rollout = decode_roofline(serving_cfg, layout.sharding, batch, p.max_prompt_len, p.max_answer_len, chip)
     # What each chip receives: its serving shard of the actor, float weights in the compute dtype.
     actor = rs.abstract_state.params["actor"]
     moved = 0
     for a, sh in zip(jax.tree.leaves(actor), jax.tree.leaves(layout.param_shardings)):
-      bits = 8 * layout.dtype.itemsize if jax.numpy.issubdtype(a.dtype, jax.numpy.floating) else storage_bits(a.dtype)
+      floating = jax.numpy.issubdtype(a.dtype, jax.numpy.floating)
+      bits = 8 * layout.dtype.itemsize if floating else storage_bits(a.dtype)
       moved += math.prod(sh.shard_shape(a.shape)) * bits // 8
     reshard_s = moved / chip.ici_bytes_per_s
 
