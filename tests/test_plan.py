@@ -128,7 +128,7 @@ def test_ppo_plan_times_the_decode_step_in_both_layouts_and_the_parts_add_up():
   assert lines[-4].endswith(" ms") and lines[-3].endswith(" ms") and lines[-1].endswith("%")
   assert 0 < rollout_ms < training_ms and iteration_s > 0 and 0 < share < 100
   head = next(line for line in lines if line.startswith("rollout layout: "))
-  assert head == "rollout layout: data=2 fsdp=1 tensor=2 (training: data=1 fsdp=4 tensor=1)"
+  assert head == "rollout layout: data=1 fsdp=2 tensor=2 (training: data=1 fsdp=4 tensor=1)"
 
   def parts(prefix):
     line = next(line for line in lines if line.strip().startswith(prefix))

@@ -4,7 +4,7 @@ Generation is most of an RLHF iteration's wall time and a loop the TPU cost mode
 the decode step (one token for every prompt, KV cache of prompt + answer) is compiled for the slice
 in the rollout layout and in the training layout, and timed by a roofline whose parts add up:
 
-  HBM bytes the compiled step accesses / the chip's HBM bandwidth
+  HBM bytes the compiled step accesses (at least its weights and KV cache) / the chip's HBM bandwidth
   + FLOPs / the chip's peak
   + bytes of every collective in the compiled HLO (all-gather, all-reduce, reduce-scatter,
     all-to-all, collective-permute; result sizes, per chip) / the chip's ICI bandwidth
@@ -26,7 +26,7 @@ import jax
 from ml_collections import ConfigDict
 
 from xy_jax.models.int_weights import storage_bits
-from xy_jax.plan import Chip, topology
+from xy_jax.plan import Chip, per_device_bytes, topology
 from xy_jax.plan_serving import generation_programs
 from xy_jax.sharding import LogicalSharding
 from xy_jax.train.setup import setup
@@ -107,7 +107,11 @@ def decode_roofline(actor_cfg, sharding: LogicalSharding, batch: int, prompt_len
   layers = actor_cfg.num_hidden_layers
   grow = lambda a, b: a + (b - a) * (layers - 1)  # noqa: E731
   (b1, f1, c1), (b2, f2, c2) = probes
-  return Roofline(grow(b1, b2), grow(f1, f2), {k: max(grow(c1[k], c2[k]), 0.0) for k in c1}, chip)
+  # A step reads at least every weight and the KV cache it holds (the cost model's byte count can
+  # fall below that when it fuses or skips an operand).
+  _, params, cache = generation_programs(actor_cfg, sharding, batch, prompt_len, answer_len)
+  floor = per_device_bytes(params) + per_device_bytes(cache)
+  return Roofline(max(grow(b1, b2), floor), grow(f1, f2), {k: max(grow(c1[k], c2[k]), 0.0) for k in c1}, chip)
 
 
 @dataclasses.dataclass

@@ -38,16 +38,18 @@ def _prompts(sharding, rows=8, length=12):
 @pytest.mark.parametrize("sampling", [SamplingConfig(greedy=True, max_new_tokens=16),
                                       SamplingConfig(temperature=1.0, top_p=0.9, max_new_tokens=16)],
                          ids=["greedy", "sampled"])
-def test_rollout_layout_generates_the_training_layouts_tokens(trained_layout, sampling):
+@pytest.mark.parametrize("spec", ["4,1,2", "1,4,2"], ids=["tensor", "2d"])
+def test_rollout_layout_generates_the_training_layouts_tokens(trained_layout, sampling, spec):
   cfg, train, model = trained_layout
-  layout = rollout_layout("4,1,2", cfg, train, rows_per_step=8)
+  layout = rollout_layout(spec, cfg, train, rows_per_step=8)
   graphdef, params = nnx.split(model)
   pure = nnx.to_pure_dict(params)
   moved = layout.reshard(pure)
   leaf = moved["model"]["layers"]["self_attn"]["q_proj"]["weight"]
-  assert leaf.sharding.mesh.shape == {"data": 4, "fsdp": 1, "tensor": 2}
+  data, fsdp, _ = (int(x) for x in spec.split(","))
+  assert leaf.sharding.mesh.shape == {"data": data, "fsdp": fsdp, "tensor": 2}
   l, d, n, h = leaf.shape
-  assert leaf.sharding.shard_shape(leaf.shape) == (l, d, n // 2, h)  # split over tensor only
+  assert leaf.sharding.shard_shape(leaf.shape) == (l, d // fsdp, n // 2, h)  # never split over data
   np.testing.assert_array_equal(np.asarray(leaf), np.asarray(pure["model"]["layers"]["self_attn"]["q_proj"]["weight"]))
 
   run = jax.jit(lambda g, p, t, v, key: decode(nnx.merge(g, p), t, v, key, sampling, 2, 0), static_argnums=0)
@@ -62,11 +64,15 @@ def test_rollout_layout_generates_the_training_layouts_tokens(trained_layout, sa
   assert len(set(np.asarray(want)[:, :4].ravel().tolist())) > 4  # real tokens, not all padding
 
 
-def test_auto_layout_is_tensor_parallel_within_a_host_and_sized_to_the_chip():
-  big = get_preset("xuanyuan2_70b")
-  assert auto_shape(big, 128, None) == (16, 1, 8)  # the data 16 x tensor 8
-  assert auto_shape(big, 128, 95 * 2**30) == (32, 1, 4)  # 129 GiB of bf16 weights: 4 chips hold them at half HBM
-  assert auto_shape(get_preset("tiny"), 8, None) == (4, 1, 2)  # tiny: 2 kv heads
+def test_auto_layout_holds_the_fewest_weight_and_cache_bytes_per_chip():
+  big = get_preset("xuanyuan2_70b", dtype="bfloat16")
+  # 256 prompts x 2048 tokens on v5p-256: tensor 8 (the kv heads), fsdp 4 splits the weights on,
+  # data 4 the rows: 4.0 GiB of weights + 5.0 GiB of cache per chip (data 16 x tensor 8: 16.1 + 1.3).
+  assert auto_shape(big, 128, 256, 2048) == (4, 4, 8)
+  assert auto_shape(big, 128, 16, 2048) == (1, 16, 8)  # few rows: split the weights as far as possible
+  assert auto_shape(get_preset("tiny"), 8, 8, 64) == (1, 4, 2)  # tiny: 2 kv heads
+  with pytest.raises(ConfigError, match="no layout of 8 devices"):
+    auto_shape(big, 8, 256, 2048, hbm_bytes=16 * 2**30)
 
 
 def test_rollout_layout_errors_name_the_field(trained_layout):
@@ -86,7 +92,7 @@ def test_bfloat16_rollouts_take_bfloat16_weights_and_the_same_tokens():
   train = LogicalSharding(make_mesh({"data": 2, "fsdp": 2, "tensor": 2}, jax.devices()[:8]))
   graphdef, params = nnx.split(init_model(CausalLM, cfg, train, seed=1))
   pure = nnx.to_pure_dict(params)
-  layout = rollout_layout("auto", cfg, train, rows_per_step=8)
+  layout = rollout_layout("auto", cfg, train, rows_per_step=8, cache_len=24)
   moved = layout.reshard(pure)
   assert moved["lm_head"]["weight"].dtype == jnp.bfloat16 and pure["lm_head"]["weight"].dtype == jnp.float32
   sampling = SamplingConfig(greedy=True, max_new_tokens=12)

@@ -251,9 +251,10 @@ class Decoder(nnx.Module):
     """
     cfg = self.cfg
     dtype = jnp.dtype(cfg.dtype)
-    # Gather from a replicated table (in the compute dtype): a gather from a sharded table forces
-    # XLA's partitioner to rematerialise the output; the all-gather is the cheaper way.
-    table = self.sharding.constrain(self.embed_tokens.weight[...].astype(dtype), (None, None))
+    # Gather from a table replicated over the vocabulary (in the compute dtype): a gather from a
+    # vocab-sharded table forces XLA's partitioner to rematerialise the output; the all-gather is the
+    # cheaper way. Its model dimension follows the activations' (split only in serving layouts).
+    table = self.sharding.constrain(self.embed_tokens.weight[...].astype(dtype), (None, "act_embed"))
     x = jnp.take(table, tokens, axis=0)
     x = self.sharding.constrain(x, ("act_batch", "act_length", "act_embed"))
     cos, sin = rope.rope_cos_sin(cfg, positions)

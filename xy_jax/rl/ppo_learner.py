@@ -131,7 +131,7 @@ class PPOLearner(Learner):
     base_rng = jax.random.key(cfg.seed)
 
     layout = rollout_layout(p.rollout_mesh, ctx.model_cfg, ctx.sharding, p.prompts_per_step,
-                            device_hbm_bytes())
+                            p.max_prompt_len + p.max_answer_len, device_hbm_bytes())
     self.layout = layout
     actor_graph = layout.graphdef if layout else abstract_model(CausalLM, ctx.model_cfg, ctx.sharding)[0]
 
