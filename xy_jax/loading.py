@@ -113,6 +113,21 @@ def _selected(tree: dict, regex: re.Pattern, prefix: str = "") -> dict:
   return out
 
 
+def load_model(*, hf: str | None, ckpt: str | None, sharding: LogicalSharding,
+               allow_torch_bin: bool = False, log: Callable[[str], None] = print,
+               **overrides) -> LoadedModel:
+  """Exactly one of `hf` / `ckpt`. `overrides` replace ModelConfig fields (e.g. dtype)."""
+  if bool(hf) == bool(ckpt):
+    raise ConfigError("pass exactly one of --hf DIR or --checkpoint CKPT")
+  if ckpt:
+    return load_checkpoint(ckpt, sharding, log=log, **overrides)
+  param_dtype = overrides.pop("param_dtype", "float32")
+  kind = model_kind(os.path.join(hf, "config.json")) if os.path.isdir(hf) else "causal_lm"
+  cfg, model = load_hf(hf, sharding, kind, param_dtype, allow_torch_bin, log, **overrides)
+  tok = os.path.join(hf, checkpoint.TOKENIZER_FILE)
+  return LoadedModel(cfg, model, kind, tok if os.path.isfile(tok) else None, {})
+
+
 def with_adapters(cls, cfg: ModelConfig, base: dict, sharding: LogicalSharding, seed: int = 0,
                   adapters: dict | None = None) -> dict:
   """Parameters (pure dict) of a LoRA model `cfg`: the float `base` (no adapters), `adapters`
