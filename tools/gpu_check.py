@@ -41,8 +41,8 @@ FULL = dict(attn_rows=(2048, 8192), attn_heads=(16, 128), preset="gpu_1b3", seq=
             "--steps=5", "--new_tokens=128"), decode_batches=(1, 8, 64), prompt_len=128, new_tokens=128,
             dtype="bfloat16", steps=5)
 SMOKE = dict(attn_rows=(128, 256), attn_heads=(4, 32), preset="tiny", seq=128, train_rows=4,
-             buckets=(64, 128, 256, 512), bucket_tokens=2048, bench=("--batch=2", "--seq=64", "--steps=1",
-             "--new_tokens=8"), decode_batches=(1, 8), prompt_len=16, new_tokens=8, dtype="float32", steps=2)
+             buckets=(64, 128, 256), bucket_tokens=1024, bench=("--batch=2", "--seq=64", "--steps=1",
+             "--new_tokens=8"), decode_batches=(1, 4), prompt_len=16, new_tokens=8, dtype="float32", steps=2)
 GOALS = {"mfu": 0.55, "bucket_ratio": 0.9}
 
 

@@ -21,10 +21,10 @@ def test_gpu_check_smoke_writes_both_reports_with_every_section(tmp_path):
     assert row["xla"]["ok"] and not row["xla"]["ignores_segments"]
     assert row["xla"]["forward_max_abs_diff_vs_f32"] < 1e-4
   assert sections["train"]["tokens_per_s"] > 0 and sections["train"]["remat_policy"] == "none"
-  assert list(sections["buckets"]["table"]) == ["64", "128", "256", "512"]
+  assert list(sections["buckets"]["table"]) == ["64", "128", "256"]
   assert sections["buckets"]["longest_over_shortest"] > 0
   assert sections["bench"]["train_ratio"] > 0 and sections["bench"]["generate_ratio"] > 0
-  assert set(sections["decode"]["batches"]) == {"1", "8"}
+  assert set(sections["decode"]["batches"]) == {"1", "4"}
   assert all(r["ours_tokens_per_s"] > 0 and r["transformers_tokens_per_s"] > 0
              for r in sections["decode"]["batches"].values())
   md = open(os.path.join(out, "report.md")).read()
