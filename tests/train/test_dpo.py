@@ -1,6 +1,7 @@
 """DPO's losses and TRL-named metrics against a numpy transcription of the published formulas
-(Rafailov et al. 2023; IPO: Azar et al. 2023, on per-token averaged log-probs as TRL computes them;
-hinge: SLiC), on random logits."""
+(Rafailov et al. 2023; IPO: Azar et al. 2023, on per-token averaged log-probs as TRL computes them,
+its metrics on summed log-probs as TRL reports them; hinge: SLiC), on random logits. TRL's own code:
+test_dpo_trl.py."""
 
 import jax.numpy as jnp
 import numpy as np
@@ -21,14 +22,14 @@ def np_dpo(logits, tokens, mask, ref_logp, weight, beta, loss, eps):
   tok_logp = np.take_along_axis(logp_all, targets[..., None], -1)[..., 0]
   logp = (tok_logp * mask).sum(1)
   ref = ref_logp.astype(np.float64)
-  if loss == "ipo":
-    logp, ref = logp / mask.sum(1), ref / mask.sum(1)
   pc, pr, rc, rr, w = logp[0::2], logp[1::2], ref[0::2], ref[1::2], weight[0::2]
   h = (pc - pr) - (rc - rr)
   if loss == "sigmoid":
     per_pair = -(1 - eps) * _log_sigmoid(beta * h) - eps * _log_sigmoid(-beta * h)
-  elif loss == "ipo":
-    per_pair = (h - 1 / (2 * beta)) ** 2
+  elif loss == "ipo":  # on per-token averages; the metrics below stay on sums
+    n = mask.sum(1)
+    h_avg = (pc / n[0::2] - pr / n[1::2]) - (rc / n[0::2] - rr / n[1::2])
+    per_pair = (h_avg - 1 / (2 * beta)) ** 2
   else:
     per_pair = np.maximum(0.0, 1 - beta * h)
   chosen, rejected = beta * (pc - rc), beta * (pr - rr)

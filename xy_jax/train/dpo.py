@@ -60,12 +60,14 @@ def make_loss_sums(beta: float, loss: str, label_smoothing: float):
   def loss_sums(model, batch):
     logp, n = answer_logps(model, batch)
     ref = batch["ref_logp"]
-    if loss == "ipo":
-      logp, ref = logp / jnp.maximum(n, 1.0), ref / jnp.maximum(n, 1.0)
     pc, pr = logp[0::2], logp[1::2]
     rc, rr = ref[0::2], ref[1::2]
     w = batch["weight"][0::2]
-    losses = pair_losses(pc, pr, rc, rr, beta, loss, label_smoothing)
+    if loss == "ipo":  # the loss on per-token averages (as TRL); the metrics on sums, as TRL reports them
+      per = jnp.maximum(n, 1.0)
+      losses = pair_losses(pc / per[0::2], pr / per[1::2], rc / per[0::2], rr / per[1::2], beta, loss)
+    else:
+      losses = pair_losses(pc, pr, rc, rr, beta, loss, label_smoothing)
     chosen, rejected = beta * jax.lax.stop_gradient(pc - rc), beta * jax.lax.stop_gradient(pr - rr)
     return {"nll_sum": jnp.sum(losses * w), "z_sum": jnp.zeros((), jnp.float32), "count": jnp.sum(w),
             "rewards/chosen_sum": jnp.sum(chosen * w), "rewards/rejected_sum": jnp.sum(rejected * w),
