@@ -159,3 +159,14 @@ def test_collective_bytes_reads_sync_and_async_collectives_from_hlo():
   assert got["all-gather"] == 8 * 1024 * 2 + 8 * 64 * 2
   assert got["all-reduce"] == 16 * 4 + 16 * 4 and got["reduce-scatter"] == 16
   assert got["all-to-all"] == 0 and got["collective-permute"] == 0
+
+
+def test_dpo_plan_times_reference_and_step_together():
+  proc = _plan(f"--config={ROOT}/configs/dpo_tiny.py", "--topology=v5p:2x2x1")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  lines = proc.stdout.strip().splitlines()
+  reference = next(line.split() for line in lines if line.startswith("pairs x 64: reference"))
+  step = next(line.split() for line in lines if line.startswith("pairs x 64: step"))
+  assert reference[-3:] == ["-", "-", "-"]  # memory only: its time is in the step's row
+  assert float(step[-3]) > 0 and float(step[-2]) > 0 and float(step[-1].replace(",", "")) > 0
+  assert lines[-1].startswith("estimated MFU: ") and lines[-1].endswith("%") and "n/a" not in lines[-1]

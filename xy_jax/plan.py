@@ -138,10 +138,14 @@ def cost_probe(cfg: ConfigDict, devices, log) -> dict[str, tuple[float, float]]:
     rs = setup(probe, log=lambda *_: None, with_data=False, devices=devices)
     out = {}
     for label, spec in rs.task.plan_batches().items():
-      compiled = rs.train_step.lower(rs.abstract_state, _abstract_batch(rs, spec)).compile()
-      cost = compiled.cost_analysis()
-      cost = cost[0] if isinstance(cost, list) else cost
-      out[label] = (float(cost.get("flops", 0.0)), float(cost.get("optimal_seconds", 0.0)))
+      # A step of several programs (DPO: reference, then the gradient step) costs their sum.
+      flops = seconds = 0.0
+      for thunk in rs.learner.programs(rs.train_step, rs.abstract_state, _abstract_batch(rs, spec)).values():
+        cost = thunk().cost_analysis()
+        cost = cost[0] if isinstance(cost, list) else cost
+        flops += float(cost.get("flops", 0.0))
+        seconds += float(cost.get("optimal_seconds", 0.0))
+      out[label] = (flops, seconds)
     costs.append(out)
   return {label: tuple(accum * (a + (b - a) * (layers - 1)) for a, b in zip(costs[0][label], costs[1][label]))
           for label in costs[0]}
@@ -161,14 +165,16 @@ def make_plan(cfg: ConfigDict, topology_name: str, config_name: str = "", log=pr
       # PPO: memory per program; loop-heavy programs (generation) have no reliable time estimate.
       programs += [_compile(f"{label}: {name}", thunk, 0) for name, thunk in thunks.items()]
       continue
-    (thunk,) = thunks.values()
-    programs.append(_compile(label, thunk, rows * length))
-    shapes.append((label, length))
+    *others, (last_name, last) = thunks.items()  # several programs: memory each, time on the last row
+    programs += [_compile(f"{label}: {name}", thunk, 0) for name, thunk in others]
+    programs.append(_compile(f"{label}: {last_name}" if others else label, last, rows * length))
+    shapes.append((len(programs) - 1, label, length))
   # Time is probed only for a step that fits: a refused plan needs no estimate.
   fits = all("does not compile" not in p.label and p.peak <= chip.hbm_gib * GIB for p in programs)
   if shapes and fits:
     probe = cost_probe(cfg, devices, log)
-    for piece, (label, length) in zip(programs, shapes):
+    for index, label, length in shapes:
+      piece = programs[index]
       piece.flops, piece.seconds = probe[label]
       tps = piece.tokens / piece.seconds if piece.seconds else 0.0
       mfus.append(tps * rs.task.flops_per_token(length) / (chip.bf16_flops * len(devices)))

@@ -93,7 +93,7 @@ def eval_dpo_metrics(totals: dict) -> dict:
 
 class DPOLearner(SupervisedLearner):
   """The supervised step, with the reference's log-probs added to each batch first."""
-  estimates_time = False  # two programs; the planner reports the memory of each
+  # Two programs (reference, step): the planner reports the memory of each and the time of both.
 
   def __init__(self, loss_sums, ref_graph, ref_params):
     super().__init__(loss_sums)
