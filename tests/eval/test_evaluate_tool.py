@@ -7,7 +7,7 @@ import sys
 
 import orbax.checkpoint as ocp
 
-from tests.train.train_helpers import ROOT, env, run_train
+from tests.train.train_helpers import ROOT, env
 from xy_jax.eval.prompts import context
 from xy_jax.eval.tasks import load_split
 

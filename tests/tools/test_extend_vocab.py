@@ -1,7 +1,6 @@
 """tools/extend_vocab.py: a base model and tokenizer trained on general text, extended with pieces
 from the finance text; checked against transformers and a numpy transcription of the mean rule."""
 
-import json
 import os
 import subprocess
 import sys

@@ -4,8 +4,6 @@ a resume across a change gives the same run; weights changed by hand re-plan fro
 import json
 import os
 
-import jax
-import numpy as np
 
 from tests.train.test_config import ROOT, load
 from xy_jax.data.pipeline import resumed_schedule
