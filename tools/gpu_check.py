@@ -125,9 +125,14 @@ def _fitting_train(cfg_for, tokens, steps):
   raise RuntimeError(f"no remat policy fits: {tried}")
 
 
-def check_train(p, peak):
+def _preset_config(p):
+  """remat policy -> the section's model config."""
   from xy_jax.models.presets import get_preset
-  cfg_for = lambda policy: get_preset(p["preset"], dtype=p["dtype"], remat_policy=policy)  # noqa: E731
+  return lambda policy: get_preset(p["preset"], dtype=p["dtype"], remat_policy=policy)
+
+
+def check_train(p, peak):
+  cfg_for = _preset_config(p)
   cfg = cfg_for("none")
   tokens = np.random.default_rng(0).integers(4, cfg.vocab_size, (p["train_rows"], p["seq"])).astype(np.int32)
   policy, tps, tried = _fitting_train(cfg_for, tokens, p["steps"])
@@ -138,8 +143,7 @@ def check_train(p, peak):
 
 
 def check_buckets(p, peak):
-  from xy_jax.models.presets import get_preset
-  cfg_for = lambda policy: get_preset(p["preset"], dtype=p["dtype"], remat_policy=policy)  # noqa: E731
+  cfg_for = _preset_config(p)
   rng = np.random.default_rng(0)
   table = {}
   for length in p["buckets"]:
@@ -177,8 +181,7 @@ def check_decode(p, peak):
   from xy_jax.models.llama import CausalLM
   from xy_jax.sharding import LogicalSharding
   from xy_jax.speed import generate_tokens_per_s
-  sys.path.insert(0, os.path.join(ROOT, "tools"))
-  import torch_peer
+  import torch_peer  # beside this script
   from xy_jax.models.presets import get_preset
   cfg = get_preset(p["preset"], dtype=p["dtype"], param_dtype=p["dtype"], remat_policy="none")
   model = init_model(CausalLM, cfg, LogicalSharding(), seed=0)

@@ -18,6 +18,7 @@ is moved.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from typing import Any, Callable
@@ -153,6 +154,22 @@ def abstract_pure_params(abs_state: nnx.State, shardings: Any) -> Any:
   shapes = nnx.to_pure_dict(abs_state)
   sh = nnx.to_pure_dict(shardings) if shardings is not None else jax.tree.map(lambda _: None, shapes)
   return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), shapes, sh)
+
+
+def params_matching(tree: dict, pattern: str, prefix: str = "") -> dict:
+  """The leaves of a pure-dict tree whose dotted path ('model.layers.mlp.up_proj.lora_a') the
+  regex `pattern` finds, empty branches dropped: what a LoRA run's checkpoint holds."""
+  regex = re.compile(pattern)
+  out = {}
+  for k, v in tree.items():
+    name = f"{prefix}{k}"
+    if isinstance(v, dict):
+      sub = params_matching(v, pattern, name + ".")
+      if sub:
+        out[k] = sub
+    elif regex.search(name):
+      out[k] = v
+  return out
 
 
 def tokenizer_path(path: str) -> str | None:

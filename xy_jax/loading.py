@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from typing import Any, Callable
 
 import jax
@@ -14,8 +13,7 @@ from xy_jax import checkpoint
 from xy_jax.convert.hf import load_hf
 from xy_jax.convert.hf_config import model_kind
 from xy_jax.models.actor_critic import actor_critic_class
-from xy_jax.models import lora
-from xy_jax.models.factory import MODEL_CLASSES, abstract_model, init_model, model_from_values, state_shardings
+from xy_jax.models.factory import MODEL_CLASSES, abstract_model, model_from_values, state_shardings
 from xy_jax.models.model_config import NUMERICS, ConfigError, ModelConfig
 from xy_jax.sharding import LogicalSharding
 
@@ -80,8 +78,7 @@ def _with_base(cls, cfg: ModelConfig, meta: dict, path: str, step: int, target: 
   """A LoRA checkpoint's model: what it stored (the parameters its `trainable` pattern selects:
   adapters, and a PPO critic) on the base its meta names (`lora_base`)."""
   base = meta["lora_base"]
-  stored = checkpoint.restore_params(path, _selected(target, re.compile(meta.get("trainable") or r"\.lora_[ab]$")),
-                                     step)
+  stored = checkpoint.restore_params(path, checkpoint.params_matching(target, meta["trainable"]), step)
   numerics = {k: v for k, v in overrides.items() if k in NUMERICS}
   where = base.get("checkpoint") or base.get("hf")
   if not where or not os.path.exists(where):
@@ -99,20 +96,6 @@ def _with_base(cls, cfg: ModelConfig, meta: dict, path: str, step: int, target: 
                                                              adapters=stored))
 
 
-def _selected(tree: dict, regex: re.Pattern, prefix: str = "") -> dict:
-  """The sub-tree of leaves whose dotted path `regex` finds (empty branches dropped)."""
-  out = {}
-  for k, v in tree.items():
-    name = f"{prefix}{k}"
-    if isinstance(v, dict):
-      sub = _selected(v, regex, name + ".")
-      if sub:
-        out[k] = sub
-    elif regex.search(name):
-      out[k] = v
-  return out
-
-
 def load_model(*, hf: str | None, ckpt: str | None, sharding: LogicalSharding,
                allow_torch_bin: bool = False, log: Callable[[str], None] = print,
                **overrides) -> LoadedModel:
@@ -128,26 +111,40 @@ def load_model(*, hf: str | None, ckpt: str | None, sharding: LogicalSharding,
   return LoadedModel(cfg, model, kind, tok if os.path.isfile(tok) else None, {})
 
 
+def _fresh_adapters(cls, cfg: ModelConfig, sharding: LogicalSharding, seed: int) -> dict:
+  """A new model's adapters, as `init_model` draws them: the init is jitted with only the adapters as
+  outputs, so XLA drops the base's random weights (never allocated beside the loaded base)."""
+  graphdef, abs_state = abstract_model(cls, cfg, sharding)
+  pattern = r"\.lora_[ab]$"
+  shardings = (checkpoint.params_matching(nnx.to_pure_dict(state_shardings(abs_state, sharding)), pattern)
+               if sharding.mesh is not None else None)
+
+  def init():
+    model = cls(cfg, rngs=nnx.Rngs(seed), sharding=sharding)
+    return checkpoint.params_matching(nnx.to_pure_dict(nnx.state(model)), pattern)
+
+  return jax.jit(init, out_shardings=shardings)()
+
+
 def with_adapters(cls, cfg: ModelConfig, base: dict, sharding: LogicalSharding, seed: int = 0,
                   adapters: dict | None = None) -> dict:
   """Parameters (pure dict) of a LoRA model `cfg`: the float `base` (no adapters), `adapters`
   (None: freshly initialised), the base quantised to `cfg.quant` (QLoRA) when that is set."""
   float_cfg = cfg.replace(quant="none")
-  fresh = nnx.to_pure_dict(nnx.state(init_model(cls, float_cfg, sharding, seed)))
+  if adapters is None:
+    adapters = _fresh_adapters(cls, float_cfg, sharding, seed)
   flat = {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_flatten_with_path(base)[0]}
-  extra = {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_flatten_with_path(adapters or {})[0]}
+  extra = {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_flatten_with_path(adapters)[0]}
 
   def pick(path, x):
     key = jax.tree_util.keystr(path)
     if key in extra:
       return extra[key]
-    if key in flat:
-      return flat[key].astype(x.dtype)
-    if not lora.is_adapter_path(".".join(str(getattr(k, "key", k)) for k in path)):
+    if key not in flat:
       raise ConfigError(f"parameter {key}: not in the base model")
-    return x
+    return flat[key].astype(x.dtype)
 
-  params = jax.tree_util.tree_map_with_path(pick, fresh)
+  params = jax.tree_util.tree_map_with_path(pick, nnx.to_pure_dict(abstract_model(cls, float_cfg, sharding)[1]))
   if cfg.quant == "none":
     return params
   from xy_jax.quant.quantize_model import quantize_model

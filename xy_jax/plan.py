@@ -113,6 +113,12 @@ def _program(label: str, compiled, tokens: int) -> ProgramPlan:
                      mem.temp_size_in_bytes, mem.alias_size_in_bytes, 0.0, 0.0, tokens)
 
 
+def compiled_cost(compiled) -> dict:
+  """A compiled program's cost analysis (some jax versions wrap it in a one-element list)."""
+  cost = compiled.cost_analysis()
+  return cost[0] if isinstance(cost, list) else cost
+
+
 def _abstract_batch(rs, spec):
   return {k: jax.ShapeDtypeStruct(shape, dtype, sharding=rs.batch_sharding)
           for k, (shape, dtype) in spec.items()}
@@ -141,8 +147,7 @@ def cost_probe(cfg: ConfigDict, devices, log) -> dict[str, tuple[float, float]]:
       # A step of several programs (DPO: reference, then the gradient step) costs their sum.
       flops = seconds = 0.0
       for thunk in rs.learner.programs(rs.train_step, rs.abstract_state, _abstract_batch(rs, spec)).values():
-        cost = thunk().cost_analysis()
-        cost = cost[0] if isinstance(cost, list) else cost
+        cost = compiled_cost(thunk())
         flops += float(cost.get("flops", 0.0))
         seconds += float(cost.get("optimal_seconds", 0.0))
       out[label] = (flops, seconds)

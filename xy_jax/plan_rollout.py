@@ -26,7 +26,7 @@ import jax
 from ml_collections import ConfigDict
 
 from xy_jax.models.int_weights import storage_bits
-from xy_jax.plan import Chip, per_device_bytes, topology
+from xy_jax.plan import Chip, compiled_cost, per_device_bytes, topology
 from xy_jax.plan_serving import generation_programs
 from xy_jax.sharding import LogicalSharding
 from xy_jax.train.setup import setup
@@ -88,11 +88,6 @@ class Roofline:
             f"{self.flops_s * 1e3:.4g} ms + collectives {self.collective_s * 1e3:.4g} ms ({coll})")
 
 
-def _cost(compiled) -> dict:
-  cost = compiled.cost_analysis()
-  return cost[0] if isinstance(cost, list) else cost
-
-
 def decode_roofline(actor_cfg, sharding: LogicalSharding, batch: int, prompt_len: int, answer_len: int,
                     chip: Chip) -> Roofline:
   """One decode step of `batch` rows in `sharding`'s layout, extrapolated from 1 and 2 layers."""
@@ -101,7 +96,7 @@ def decode_roofline(actor_cfg, sharding: LogicalSharding, batch: int, prompt_len
     probe_cfg = actor_cfg.replace(num_hidden_layers=n, scan_layers=False)
     thunks, _, _ = generation_programs(probe_cfg, sharding, batch, prompt_len, answer_len)
     compiled = thunks["decode step"]()
-    cost = _cost(compiled)
+    cost = compiled_cost(compiled)
     probes.append((float(cost.get("bytes accessed", 0.0)), float(cost.get("flops", 0.0)),
                    collective_bytes(compiled.as_text())))
   layers = actor_cfg.num_hidden_layers
@@ -149,7 +144,7 @@ def _probe_seconds(cfg: ConfigDict, devices, actor_layers: int, critic_layers: i
   batch = {k: jax.ShapeDtypeStruct(shape, dtype, sharding=rs.batch_sharding)
            for k, (shape, dtype) in next(iter(rs.task.plan_batches().values())).items()}
   thunks = rs.learner.programs(rs.train_step, rs.abstract_state, batch)
-  return {name: float(_cost(thunks[name]()).get("optimal_seconds", 0.0)) for name in ("experience", "update")}
+  return {name: float(compiled_cost(thunks[name]()).get("optimal_seconds", 0.0)) for name in ("experience", "update")}
 
 
 def experience_and_update_seconds(cfg: ConfigDict, devices) -> dict[str, float]:

@@ -22,7 +22,7 @@ from xy_jax.infer.sampling import SamplingConfig
 from xy_jax.models.factory import abstract_model, state_shardings
 from xy_jax.models.llama import CACHE_AXES, CausalLM, KVCache
 from xy_jax.models.model_config import ModelConfig
-from xy_jax.plan import GIB, Chip, ProgramPlan, _compile, per_device_bytes, topology
+from xy_jax.plan import GIB, Chip, ProgramPlan, _compile, compiled_cost, per_device_bytes, topology
 from xy_jax.sharding import LogicalSharding, make_mesh, rules_with_overrides
 
 
@@ -98,9 +98,7 @@ def make_serve_plan(cfg: ConfigDict, topology_name: str, quant: str, group_size:
   for n in (1, 2) if compiled else ():
     probe_cfg = model_cfg.replace(num_hidden_layers=n, scan_layers=False)
     probe, _, _ = generation_programs(probe_cfg, sharding, batch, prompt_len, new_tokens)
-    cost = probe["decode step"]().cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    flops.append(float(cost.get("flops", 0.0)))
+    flops.append(float(compiled_cost(probe["decode step"]()).get("flops", 0.0)))
   seconds = 0.0
   if compiled:
     step_flops = flops[0] + (flops[1] - flops[0]) * (model_cfg.num_hidden_layers - 1)

@@ -12,12 +12,11 @@ from types import SimpleNamespace
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import torch
+import trl
 
 from tests.train.test_dpo import FakeModel
 from xy_jax.train.dpo import METRICS, dpo_metrics, make_loss_sums
-
-torch = pytest.importorskip("torch")
-trl = pytest.importorskip("trl")
 
 
 def _per_token_logps(logits, tokens, mask):

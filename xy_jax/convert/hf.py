@@ -32,7 +32,8 @@ from xy_jax.sharding import LogicalSharding
 Log = Callable[[str], None]
 
 
-def _unflatten(flat: dict[str, Any]) -> dict[str, Any]:
+def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
+  """{'model.norm.weight': x, ...} -> the nested pure dict."""
   tree: dict[str, Any] = {}
   for name, value in flat.items():
     node = tree
@@ -105,7 +106,7 @@ def load_hf(hf_dir: str, sharding: LogicalSharding, kind: str = "causal_lm",
       arr = _device_array(rule.from_hf(files.get(rule.ours)).astype(dtype), target)
     flat[rule.ours] = arr
     log(f"[{n}/{len(rules)}] {rule.ours} {list(rule.shape)}")
-  nnx.replace_by_pure_dict(abs_state, _unflatten(flat))
+  nnx.replace_by_pure_dict(abs_state, unflatten(flat))
   return cfg, nnx.merge(graphdef, abs_state)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from flax import nnx
 from safetensors.numpy import save_file
 
+from xy_jax.convert.hf import unflatten
 from xy_jax.convert.hf_config import ConversionError, write_json
 from xy_jax.convert.hf_weights import LAYER_PREFIX
 from xy_jax.io_utils import atomic_output_dir, check_output
@@ -72,14 +73,7 @@ def merged(model: nnx.Module, cfg: ModelConfig, sharding: LogicalSharding) -> tu
       continue
     values[name] = _float_weight(flat, name.rsplit(".", 1)[0], dtype) if name.endswith(".weight") else v
   plain = cfg.replace(lora_rank=0, quant="none")
-  tree: dict = {}
-  for name, v in values.items():
-    node = tree
-    *parents, leaf = name.split(".")
-    for p in parents:
-      node = node.setdefault(p, {})
-    node[leaf] = v
-  return plain, model_from_values(type(model), plain, sharding, tree)
+  return plain, model_from_values(type(model), plain, sharding, unflatten(values))
 
 
 def _to_hf(x: np.ndarray, in_dims: int) -> np.ndarray:

@@ -308,13 +308,13 @@ class CausalLM(nnx.Module):
     self.lm_head = Weight((cfg.hidden_size, cfg.vocab_size), ("embed", "vocab"), cfg, rngs,
                           sharding=sharding, name="lm_head")
     self.sharding = sharding
-    self.cfg = cfg
 
   def __call__(self, tokens, positions=None, segment_ids=None, cache=None, layer_states=None):
     positions, segment_ids = default_positions(tokens, positions, segment_ids)
     h, cache = self.model(tokens, positions, segment_ids, cache, layer_states)
-    key = lora.dropout_key() if self.cfg.lora_rank and self.cfg.lora_dropout else None
-    key = None if key is None else jax.random.fold_in(key, self.cfg.num_hidden_layers)
+    cfg = self.model.cfg
+    key = lora.dropout_key() if cfg.lora_rank and cfg.lora_dropout else None
+    key = None if key is None else jax.random.fold_in(key, cfg.num_hidden_layers)
     logits = self.lm_head("BTD,DV->BTV", h, out_dtype=jnp.float32, dropout_key=key)
     return self.sharding.constrain(logits, ("act_batch", "act_length", "act_vocab")), cache
 

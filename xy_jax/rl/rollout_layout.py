@@ -17,6 +17,7 @@ chip, see `auto_shape`), "train" (decode in the training layout), or "data,fsdp,
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
@@ -92,6 +93,12 @@ def serving_rules(rules):
   return tuple((name, override.get(name, axes)) for name, axes in rules)
 
 
+@functools.partial(jax.jit, static_argnums=1)
+def _cast_floats(tree, dtype):
+  """Jitted once per dtype (and tree structure): the cast runs every PPO iteration."""
+  return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+
+
 @dataclasses.dataclass
 class RolloutLayout:
   """The actor's serving mesh and how to move weights and rows onto it and back."""
@@ -106,18 +113,13 @@ class RolloutLayout:
     """The actor's parameters in the serving layout, float ones in the compute dtype (every
     matmul casts to it anyway, so the tokens do not change): cast where they are, then moved
     device-to-device, no host round trip."""
-    cast = jax.jit(lambda t: jax.tree.map(
-        lambda a: a.astype(self.dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, t))
-    return jax.device_put(cast(actor_params), self.param_shardings)
+    return jax.device_put(_cast_floats(actor_params, self.dtype), self.param_shardings)
 
   def put_rows(self, x):
     return jax.device_put(x, self.rows)
 
   def put_replicated(self, x):
     return jax.device_put(x, self.replicated)
-
-  def describe(self) -> str:
-    return " x ".join(f"{k} {v}" for k, v in self.sharding.mesh.shape.items() if v > 1) or "1 device"
 
 
 def rollout_layout(spec: str, actor_cfg: ModelConfig, train: LogicalSharding, rows_per_step: int,

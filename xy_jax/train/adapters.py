@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import jax
 from ml_collections import ConfigDict
 
 from xy_jax.models.model_config import ConfigError, ModelConfig
@@ -57,24 +56,8 @@ def base_reference(cfg: ConfigDict, required: bool = True) -> dict[str, str] | N
   return {"hf": os.path.abspath(cfg.init_from_hf)}
 
 
-def saved_part(params: Any, mask: Any) -> Any:
-  """The adapters of a parameter tree (the part a LoRA checkpoint holds); empty branches dropped."""
-
-  def keep(tree, m):
-    if isinstance(tree, dict):
-      out = {k: keep(tree[k], m[k]) for k in tree}
-      return {k: v for k, v in out.items() if v is not None and not (isinstance(v, dict) and not v)}
-    return tree if m else None
-
-  return keep(params, mask)
-
-
 def overlay(params: Any, part: Any) -> Any:
   """`params` with the leaves of `part` (a sub-tree of it) put in."""
   if isinstance(part, dict):
     return {k: overlay(params[k], part[k]) if k in part else v for k, v in params.items()}
   return part
-
-
-def count_bytes(tree: Any) -> int:
-  return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree))

@@ -55,7 +55,7 @@ class RunSetup:
 
   def checkpointed(self, params):
     """What a checkpoint's params item holds: everything, or a LoRA run's adapters only."""
-    return params if self.lora_base is None else adapters.saved_part(params, self.trainable)
+    return params if self.lora_base is None else checkpoint.params_matching(params, self.trainable_pattern)
 
   def init_state(self, log=print) -> TrainState:
     """Fresh state: random init, or weights from init_from_hf / init_from_checkpoint."""
