@@ -12,6 +12,7 @@ by the learner and never checkpointed.
 from __future__ import annotations
 
 import functools
+import os
 import time
 
 import jax
@@ -55,6 +56,12 @@ def response_slice(x, prompt_len: int, answer_len: int):
 
 class PPOLearner(Learner):
   supports_trainable = False  # optim.trainable: no; LoRA adapters on the actor: yes
+  lora_pattern = r"^actor\..*\.lora_[ab]$|^critic\."  # the actor's adapters and the whole critic
+
+  def lora_base(self, cfg, required):
+    """The actor's base; the critic is checkpointed whole."""
+    path = self.p.actor_checkpoint
+    return {"checkpoint": os.path.abspath(path), "part": "actor"} if path else {}
   estimates_time = False  # generation is a loop XLA's cost model counts once
 
   def __init__(self, cfg: ConfigDict, actor_cfg: ModelConfig, critic_cfg: ModelConfig, frozen: dict,

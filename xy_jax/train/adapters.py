@@ -16,8 +16,6 @@ from ml_collections import ConfigDict
 from xy_jax.models.model_config import ConfigError, ModelConfig
 
 ADAPTER_PATTERN = r"\.lora_[ab]$"
-# PPO: the actor's adapters and the whole critic train.
-PPO_PATTERN = r"^actor\..*\.lora_[ab]$|^critic\."
 
 
 def enabled(cfg: ConfigDict) -> bool:
@@ -33,20 +31,9 @@ def apply(cfg: ConfigDict, model_cfg: ModelConfig) -> ModelConfig:
                            lora_targets=lo.targets, quant=lo.base_quant)
 
 
-def trainable_pattern(cfg: ConfigDict) -> str:
-  if not enabled(cfg):
-    return cfg.optim.trainable
-  return PPO_PATTERN if cfg.stage == "ppo" else ADAPTER_PATTERN
-
-
-def base_reference(cfg: ConfigDict, required: bool = True) -> dict[str, str] | None:
-  """Where the frozen base comes from (checkpoint meta `lora_base`); None when LoRA is off, {}
-  when planning (`required=False`) without one."""
-  if not enabled(cfg):
-    return None
-  if cfg.stage == "ppo":  # the actor's base; the critic is checkpointed whole
-    path = cfg.ppo.actor_checkpoint
-    return {"checkpoint": os.path.abspath(path), "part": "actor"} if path else {}
+def base_reference(cfg: ConfigDict, required: bool = True) -> dict[str, str]:
+  """Where the frozen base comes from (checkpoint meta `lora_base`): the starting weights; {} when
+  planning (`required=False`) without them."""
   if not (cfg.init_from_checkpoint or cfg.init_from_hf):
     if not required:
       return {}

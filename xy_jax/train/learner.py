@@ -17,6 +17,7 @@ from ml_collections import ConfigDict
 
 from xy_jax.models.model_config import ModelConfig
 from xy_jax.sharding import LogicalSharding
+from xy_jax.train import adapters
 from xy_jax.train.optim import optimizer
 from xy_jax.train.starting_weights import initial_params
 from xy_jax.train.state import TrainState
@@ -39,6 +40,11 @@ class StepContext:
 class Learner:
   supports_trainable = True  # optim.trainable may select a subset of the parameters
   estimates_time = True  # the planner may probe its step's cost (one program, no loops)
+  lora_pattern = adapters.ADAPTER_PATTERN  # what trains in a LoRA run (a regex over parameter paths)
+
+  def lora_base(self, cfg: ConfigDict, required: bool) -> dict:
+    """Where a LoRA run's frozen base comes from (its checkpoints' meta `lora_base`)."""
+    return adapters.base_reference(cfg, required)
 
   def optimizer(self, cfg: ConfigDict) -> tuple[optax.GradientTransformation, optax.Schedule]:
     return optimizer(cfg.optim, cfg.train.steps)

@@ -132,7 +132,7 @@ def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> R
   task = tasks.builder(cfg.stage)(cfg, model_cfg, tok, sharding, log)
   learner = task.learner or SupervisedLearner(task.loss_sums)
   model_cfg = adapters.apply(cfg, task.model_config or model_cfg)
-  lora_base = adapters.base_reference(cfg, required=with_data)
+  lora_base = learner.lora_base(cfg, required=with_data) if adapters.enabled(cfg) else None
   log(f"{task.name}: {model_cfg.param_count() / 1e6:.2f}M params on mesh {dict(mesh.shape)} "
       f"({mesh.size} devices, {jax.process_count()} processes)")
   for line in task.summary:
@@ -142,7 +142,7 @@ def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> R
   param_sh = nnx.to_pure_dict(state_shardings(abs_model_state, sharding))
   abs_params = checkpoint.abstract_pure_params(abs_model_state, None)
   tx, lr_schedule = learner.optimizer(cfg)
-  pattern = adapters.trainable_pattern(cfg)
+  pattern = learner.lora_pattern if lora_base is not None else cfg.optim.trainable
   mask = trainable.selection(abs_params, pattern)
   if cfg.optim.trainable and not learner.supports_trainable:
     raise ConfigError(f"optim.trainable: stage {cfg.stage!r} trains every parameter of its models")
