@@ -18,7 +18,7 @@ from xy_jax.models.factory import init_model
 from xy_jax.models.llama import CausalLM
 from xy_jax.models.model_config import ModelConfig
 from xy_jax.sharding import LogicalSharding
-from xy_jax.train.pretrain import lm_loss
+from xy_jax.train.losses import lm_loss
 from xy_jax.train.state import TrainState
 from xy_jax.train.step import make_train_step
 

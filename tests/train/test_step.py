@@ -13,7 +13,7 @@ from xy_jax.models.llama import CausalLM
 from xy_jax.models.presets import get_preset
 from xy_jax.sharding import LogicalSharding
 from xy_jax.train.optim import optimizer, schedule
-from xy_jax.train.pretrain import lm_loss
+from xy_jax.train.losses import lm_loss
 from xy_jax.train.state import TrainState
 from xy_jax.train.step import make_train_step
 

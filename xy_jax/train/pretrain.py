@@ -8,7 +8,6 @@ weights set each side's share of tokens, and their losses are reported separatel
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 from ml_collections import ConfigDict
 
 from xy_jax import distributed
@@ -20,27 +19,8 @@ from xy_jax.data.sources import expand_paths
 from xy_jax.data.tokenizer import ChatTemplate, Tokenizer
 from xy_jax.models.llama import CausalLM
 from xy_jax.models.model_config import ConfigError, ModelConfig
-from xy_jax.train.losses import lm_loss_sums, next_token_nll
+from xy_jax.train.losses import lm_loss
 from xy_jax.train.task import Task, check_rows
-
-
-def lm_loss(z_loss: float, sft_sources: tuple[int, ...] = ()):
-  """Next-token loss; with `sft_sources`, the sums are also split into SFT and LM rows."""
-
-  def loss_sums(model, batch):
-    logits, _ = model(batch["tokens"], batch["positions"], batch["segment_ids"])
-    sums = lm_loss_sums(logits, batch["tokens"], batch["loss_mask"], z_loss)
-    if sft_sources:
-      nll, _ = next_token_nll(logits, batch["tokens"], batch["loss_mask"])
-      is_sft = jnp.isin(batch["source"], jnp.asarray(sft_sources))[:, None]
-      mask = batch["loss_mask"].astype(jnp.float32)
-      sums.update(sft_nll_sum=jnp.sum(jnp.where(is_sft, nll, 0.0)),
-                  sft_count=jnp.sum(jnp.where(is_sft, mask, 0.0)),
-                  lm_nll_sum=jnp.sum(jnp.where(is_sft, 0.0, nll)),
-                  lm_count=jnp.sum(jnp.where(is_sft, 0.0, mask)))
-    return sums
-
-  return loss_sums
 
 
 def split_losses(m: dict) -> dict:
