@@ -87,6 +87,13 @@ def test_rollout_layout_errors_name_the_field(trained_layout):
     parse("16x8")
 
 
+def test_a_rollout_mesh_the_actor_does_not_fit_names_ppo_rollout_mesh():
+  cfg = get_preset("tiny")  # 2 kv heads: a tensor axis of 4 cannot split them
+  train = LogicalSharding(make_mesh({"data": 2, "fsdp": 2, "tensor": 2}, jax.devices()[:8]))
+  with pytest.raises(ConfigError, match=r"^ppo.rollout_mesh='2,1,4': .*kv_heads=2.* 'tensor'=4"):
+    rollout_layout("2,1,4", cfg, train, 8)
+
+
 def test_bfloat16_rollouts_take_bfloat16_weights_and_the_same_tokens():
   cfg = get_preset("tiny", dtype="bfloat16")  # float32 master weights, bfloat16 compute
   train = LogicalSharding(make_mesh({"data": 2, "fsdp": 2, "tensor": 2}, jax.devices()[:8]))

@@ -29,7 +29,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from xy_jax.models.factory import abstract_model, state_shardings
 from xy_jax.models.llama import CausalLM
 from xy_jax.models.model_config import ConfigError, ModelConfig
-from xy_jax.sharding import LogicalSharding, make_mesh
+from xy_jax.sharding import LogicalSharding, ShardingError, make_mesh
 
 MAX_TENSOR = 8
 
@@ -141,11 +141,15 @@ def rollout_layout(spec: str, actor_cfg: ModelConfig, train: LogicalSharding, ro
   if rows_per_step % dp:
     raise ConfigError(f"ppo.rollout_mesh={spec!r}: data x fsdp = {dp} does not divide "
                       f"ppo.prompts_per_step={rows_per_step}")
-  mesh = make_mesh({"data": shape[0], "fsdp": shape[1], "tensor": shape[2]}, devices)
-  sharding = LogicalSharding(mesh, serving_rules(train.rules) if shape[1] > 1 else train.rules)
-  serve_cfg = actor_cfg.replace(param_dtype=actor_cfg.dtype)
-  graphdef, abs_state = abstract_model(CausalLM, serve_cfg, sharding)
-  param_sh = nnx.to_pure_dict(state_shardings(abs_state, sharding))
+  try:
+    mesh = make_mesh({"data": shape[0], "fsdp": shape[1], "tensor": shape[2]}, devices)
+    sharding = LogicalSharding(mesh, serving_rules(train.rules) if shape[1] > 1 else train.rules)
+    serve_cfg = actor_cfg.replace(param_dtype=actor_cfg.dtype)
+    graphdef, abs_state = abstract_model(CausalLM, serve_cfg, sharding)
+    param_sh = nnx.to_pure_dict(state_shardings(abs_state, sharding))
+  except ShardingError as e:  # names a mesh axis, not which mesh: the serving one
+    chosen = "" if spec != "auto" else f" (chose {','.join(map(str, shape))})"
+    raise ConfigError(f"ppo.rollout_mesh={spec!r}{chosen}: {e}") from None
   return RolloutLayout(sharding, graphdef, param_sh, NamedSharding(mesh, sharding.spec(("act_batch",))),
                        NamedSharding(mesh, PartitionSpec()), jnp.dtype(actor_cfg.dtype))
 
