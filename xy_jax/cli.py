@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import re
 import sys
@@ -10,6 +12,7 @@ from typing import Callable
 
 import jax
 from absl import app, flags, logging
+from ml_collections import ConfigDict, config_flags
 
 from xy_jax.checkpoint import CheckpointError
 from xy_jax.orbax_errors import quiet_background_errors
@@ -21,6 +24,39 @@ from xy_jax.sharding import LogicalSharding, ShardingError, make_mesh
 # Errors that mean "the input is wrong", reported as one line and exit code 2.
 USER_ERRORS = (ConversionError, CheckpointError, ConfigError, ShardingError, PeerFailed, OSError,
                ValueError)
+
+
+class DictFieldParser(flags.ArgumentParser):
+  """Dict-valued config fields (`model.rope_scaling`, a source in `data.sources`): a JSON object or a
+  Python dict literal; `None` / `null` unsets. ml_collections has no parser for `dict` fields and
+  reads ConfigDict ones as Python literals only (JSON's true / false / null fail)."""
+
+  def __init__(self, wrap=dict):
+    self.wrap = wrap
+
+  def parse(self, argument):
+    if not isinstance(argument, str):  # the config's own value (the flag's default)
+      return argument
+    text = argument.strip()
+    if text in ("None", "null"):
+      return None
+    try:
+      value = json.loads(text)
+    except ValueError:
+      try:
+        value = ast.literal_eval(text)
+      except (SyntaxError, ValueError):
+        value = None
+    if not isinstance(value, dict):
+      raise ValueError(f"expected a JSON object, e.g. '{{\"type\": \"linear\", \"factor\": 2.0}}'")
+    return self.wrap(value)
+
+  def flag_type(self):
+    return "dict"
+
+
+config_flags.register_flag_parser_for_type(dict, DictFieldParser())
+config_flags.register_flag_parser_for_type(ConfigDict, DictFieldParser(ConfigDict))
 
 
 def define_model_source_flags() -> None:

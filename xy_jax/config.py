@@ -20,10 +20,16 @@ LORA_STAGES = ("pretrain", "sft", "dpo", "ppo")  # PPO: the actor
 SCHEDULES = ("cosine", "linear", "constant")
 
 
+# Model fields that may be None: a typed placeholder keeps them overridable from the command line
+# (ml_collections cannot parse a flag for a field whose value is a bare None).
+OPTIONAL_MODEL_FIELDS = {"head_dim": int, "rope_scaling": dict}
+
+
 def model_config(preset: str, **overrides) -> ConfigDict:
   d = get_preset(preset, **overrides).to_dict()
-  d["rope_scaling"] = ml_collections.config_dict.placeholder(dict) if d["rope_scaling"] is None \
-      else d["rope_scaling"]
+  for name, kind in OPTIONAL_MODEL_FIELDS.items():
+    if d[name] is None:
+      d[name] = ml_collections.config_dict.placeholder(kind)
   return ConfigDict(d)
 
 

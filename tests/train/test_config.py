@@ -3,9 +3,12 @@
 import glob
 import importlib.util
 import os
+import subprocess
+import sys
 
 import pytest
 
+from tests.train.train_helpers import env
 from xy_jax.config import base_config, validate
 from xy_jax.models.model_config import ConfigError
 
@@ -78,3 +81,39 @@ def test_continued_pretraining_stages(path, arg):
     assert shares == pytest.approx([0.2, 0.3])  # the finance share rises
     zh = sum(w for n, w in cfg.data.sources.items() for n, w in [(n, w.weight)] if n.startswith("zh"))
     assert zh == pytest.approx(0.75)  # Chinese:English 3:1
+
+
+def _overridden(monkeypatch, *overrides, config="pretrain_tiny.py"):
+  """The config `python -m xy_jax.train --config=CONFIG OVERRIDES` trains (its flags, in-process)."""
+  from absl import flags
+  from ml_collections import config_flags
+  import xy_jax.cli  # noqa: F401  registers the parser for dict fields
+  argv = ["train", f"--config={os.path.join(ROOT, 'configs', config)}", *overrides]
+  monkeypatch.setattr(sys, "argv", argv)
+  values = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", None, "", flag_values=values, lock_config=True)
+  values(argv)
+  return values.config
+
+
+def test_dict_and_optional_fields_are_overridden_from_the_command_line(monkeypatch):
+  cfg = _overridden(monkeypatch, '--config.model.rope_scaling={"type": "linear", "factor": 2.0}',
+                    "--config.model.head_dim=32", '--config.data.sources.general={"paths": ["a.txt"], "weight": 2}')
+  assert validate(cfg).rope_scaling == {"type": "linear", "factor": 2.0} and cfg.model.head_dim == 32
+  assert list(cfg.data.sources.general.paths) == ["a.txt"] and cfg.data.sources.general.weight == 2
+  cfg = _overridden(monkeypatch, "--config.model.rope_scaling=None", config="continue_llama2_70b.py:stage2")
+  assert validate(cfg).rope_scaling is None
+
+
+@pytest.mark.parametrize("value,message", [
+    ('{"type": "linear", "factor": 2.0}', "error: train.steps: must be positive"),  # parsed and valid
+    ('{"type": "bogus", "factor": 2.0}', "error: model.rope_scaling.rope_type='bogus': choose one of"),
+    ("[2.0]", "error: flag --config.model.rope_scaling=[2.0]: expected a JSON object"),
+])
+def test_a_dict_override_reaches_validation(tmp_path, value, message):
+  proc = subprocess.run([sys.executable, "-m", "xy_jax.train", f"--config={ROOT}/configs/pretrain_tiny.py",
+                         f"--workdir={tmp_path}", f"--config.model.rope_scaling={value}",
+                         "--config.train.steps=0"], capture_output=True, text=True, env=env(), cwd=ROOT,
+                        timeout=120)
+  assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+  assert proc.stderr.strip().splitlines()[-1].startswith(message), proc.stderr[-2000:]
