@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
 
@@ -27,6 +28,7 @@ def atomic_output_dir(out: str, overwrite: bool = False):
   tmp = tempfile.mkdtemp(prefix=os.path.basename(out) + ".partial-", dir=parent)
   try:
     yield tmp
+    follow_umask(tmp)
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)
     raise
@@ -44,10 +46,47 @@ def atomic_output_file(out: str):
   os.close(fd)
   try:
     yield tmp
+    follow_umask(tmp)
   except BaseException:
     os.unlink(tmp)
     raise
   os.replace(tmp, out)
+
+
+def umask() -> int:
+  """The process's umask, read without changing it where Linux shows it (/proc/self/status)."""
+  try:
+    with open("/proc/self/status") as f:
+      found = re.search(r"^Umask:\s*([0-7]+)$", f.read(), re.M)
+    if found:
+      return int(found.group(1), 8)
+  except OSError:
+    pass
+  mask = os.umask(0o022)
+  os.umask(mask)
+  return mask
+
+
+def follow_umask(path: str) -> None:
+  """Give `path` (and everything under it) the modes a plain `open` / `mkdir` would have.
+
+  mkdtemp makes 0700 directories and mkstemp (also inside safetensors) 0600 files: private to the
+  writer, so a server or a teammate running as another user could not read the result.
+  """
+  mask = umask()
+  if not os.path.isdir(path):
+    _plain_mode(path, mask)
+    return
+  for root, _, files in os.walk(path):
+    os.chmod(root, 0o777 & ~mask)
+    for name in files:
+      _plain_mode(os.path.join(root, name), mask)
+
+
+def _plain_mode(path: str, mask: int) -> None:
+  if not os.path.islink(path):
+    executable = os.stat(path).st_mode & 0o111
+    os.chmod(path, (0o777 if executable else 0o666) & ~mask)
 
 
 def source_commit() -> str:
