@@ -57,8 +57,9 @@ def base_config() -> ConfigDict:
   c.data.sources = ConfigDict()  # name -> {paths: [...], weight: float}
   c.data.buckets = (2048, 4096, 8192, 16384)
   c.data.bucket_weights = ml_collections.config_dict.placeholder(tuple)  # None: by remaining tokens
-  # Mixture weights that change during the run: ((step, {source: weight}), ...), steps increasing;
-  # before the first step the sources' own weights apply. Each segment is planned on its own.
+  # Mixture weights that change during the run: ((step, {source: weight}), ...), steps increasing,
+  # every source weighted in every entry (0 leaves one out); before the first step the sources'
+  # own weights apply. Each segment is planned on its own.
   c.data.mixture_schedule = ()
   c.data.tokens_per_step = 16384 * 64
   c.data.eval_fraction = 0.01
@@ -171,6 +172,32 @@ def _field(path: str, ok: bool, msg: str) -> None:
     raise ConfigError(f"{path}: {msg}")
 
 
+def _number(v) -> bool:
+  return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_mixture_schedule(schedule, sources: list[str]) -> None:
+  """Each entry gives every source its weight: nothing carries over (a source left out would drop
+  to 0 unnoticed). Steps past train.steps are allowed (a run may be resumed with more steps);
+  the stage logs them."""
+  previous = -1
+  for i, entry in enumerate(schedule):
+    where = f"data.mixture_schedule[{i}]"
+    _field(where, isinstance(entry, (tuple, list)) and len(entry) == 2 and isinstance(entry[0], int)
+           and not isinstance(entry[0], bool) and isinstance(entry[1], (dict, ConfigDict)),
+           f"{entry!r}: expected (step, {{source: weight}}) with an integer step")
+    step, weights = entry
+    _field(where, step > previous, f"step {step} does not follow step {previous}")
+    previous = step
+    unknown = sorted(set(weights) - set(sources))
+    _field(where, not unknown, f"{unknown[0] if unknown else ''!r} is not a source in data.sources")
+    missing = [n for n in sources if n not in weights]
+    _field(where, not missing, f"no weight for source {missing[0] if missing else ''!r}: give every "
+           "source of data.sources its weight (0 leaves it out)")
+    _field(where, all(_number(w) and w >= 0 for w in weights.values()) and sum(weights.values()) > 0,
+           f"{dict(weights)!r}: weights must be numbers >= 0, not all 0")
+
+
 def validate(c: ConfigDict) -> ModelConfig:
   """Check every field; returns the typed model config."""
   _field("stage", c.stage in STAGES, f"{c.stage!r} is not one of {STAGES}")
@@ -204,18 +231,7 @@ def validate(c: ConfigDict) -> ModelConfig:
     _field(f"data.sources.{name}.paths", "paths" in src and len(src.paths) > 0, "missing or empty")
     _field(f"data.sources.{name}.weight", src.get("weight", 1.0) >= 0, "must be >= 0")
   _field("data.sources", sum(s.get("weight", 1.0) for s in d.sources.values()) > 0, "all weights are 0")
-  previous = -1
-  for i, entry in enumerate(d.mixture_schedule):
-    where = f"data.mixture_schedule[{i}]"
-    _field(where, isinstance(entry, (tuple, list)) and len(entry) == 2 and isinstance(entry[0], int)
-           and isinstance(entry[1], dict), f"{entry!r}: expected (step, {{source: weight}})")
-    step, weights = entry
-    _field(where, step > previous, f"step {step} does not follow step {previous}")
-    previous = step
-    unknown = sorted(set(weights) - set(d.sources))
-    _field(where, not unknown, f"{unknown[0] if unknown else ''!r} is not a source in data.sources")
-    _field(where, all(w >= 0 for w in weights.values()) and sum(weights.values()) > 0,
-           "weights must be >= 0 and not all 0")
+  _check_mixture_schedule(d.mixture_schedule, list(d.sources))
   for name, src in d.sources.items():
     _field(f"data.sources.{name}.format",
            src.get("format", "text") in ("text", "sft", "preference", "prompt"),

@@ -4,9 +4,12 @@ a resume across a change gives the same run; weights changed by hand re-plan fro
 import json
 import os
 
+import pytest
 
 from tests.train.test_config import ROOT, load
+from xy_jax.config import validate
 from xy_jax.data.pipeline import resumed_schedule
+from xy_jax.models.model_config import ConfigError
 from xy_jax.train.loop import run
 
 SCHEDULE = ((0, {"finance": 0.9, "general": 0.1}), (10, {"finance": 0.1, "general": 0.9}))
@@ -36,7 +39,10 @@ def test_shares_follow_the_schedule_and_a_resume_across_it_is_exact(tmp_path, pr
   assert sorted(shares) == [5, 10, 15, 20]
   assert shares[5] > 0.75 and shares[10] > 0.75 and shares[15] < 0.25 and shares[20] < 0.25
 
-  run(_config(prepared, 8), split, log=lambda *_: None)  # stops at 8 with a checkpoint
+  logs = []
+  run(_config(prepared, 8), split, log=logs.append)  # stops at 8 with a checkpoint
+  assert "data.mixture_schedule[1]: step 10 is not reached (train.steps=8); its weights apply only if " \
+         "a resume raises train.steps past it" in logs
   logs = []
   run(_config(prepared, 20), split, log=logs.append)
   assert any("resumed from" in l for l in logs)
@@ -52,3 +58,18 @@ def test_weights_changed_by_hand_start_a_segment_at_the_resume():
   assert resumed_schedule(recorded, changed, 50) == [[0, {"a": 1.0}], [50, {"a": 0.2, "b": 0.8}],
                                                      [100, {"a": 0.5, "b": 0.5}]]
   assert resumed_schedule(recorded, changed, 150) == [[0, {"a": 1.0}], [100, {"a": 0.5, "b": 0.5}]]
+
+
+@pytest.mark.parametrize("schedule,message", [
+    (((10, {"finance": 1.0}),), "data.mixture_schedule[0]: no weight for source 'general': give every source"),
+    (((0, SCHEDULE[0][1]), (0, SCHEDULE[1][1])), "data.mixture_schedule[1]: step 0 does not follow step 0"),
+    (((True, SCHEDULE[1][1]),), "data.mixture_schedule[0]: (True, {"),
+    (((10, {"finance": True, "general": 1.0}),), "weights must be numbers >= 0"),
+    (((10, {"finance": 0.0, "general": 0.0}),), "weights must be numbers >= 0, not all 0"),
+])
+def test_a_schedule_that_would_not_do_what_it_says_is_refused(schedule, message):
+  cfg = _config("unused", 20)
+  cfg.data.mixture_schedule = schedule
+  with pytest.raises(ConfigError) as e:
+    validate(cfg)
+  assert message in str(e.value) and "\n" not in str(e.value), str(e.value)

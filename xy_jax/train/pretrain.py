@@ -117,6 +117,10 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
       plan_batches=lambda: plan_batches(cfg))
   if tok is None:
     return task
+  for i, (step, _) in enumerate(d.mixture_schedule):
+    if step >= cfg.train.steps:
+      log(f"data.mixture_schedule[{i}]: step {step} is not reached (train.steps={cfg.train.steps}); "
+          "its weights apply only if a resume raises train.steps past it")
   sources = open_sources(cfg, tok, log)
   train_rows = [SourceRows(s, buckets, "train", d.eval_fraction, cfg.seed) for s in sources]
   for b in buckets:
