@@ -88,7 +88,7 @@ def bench_quantised(model, cfg, prompts, float_tps):
 
 
 def bench_torch(hf_dir, tokens, prompts):
-  import torch_peer
+  from xy_jax.peers import torch_peer
   mixed = FLAGS.dtype == "bfloat16"
   return (torch_peer.train_tokens_per_s(hf_dir, tokens, FLAGS.steps, mixed),
           torch_peer.generate_tokens_per_s(hf_dir, prompts, FLAGS.new_tokens, bf16=mixed))
@@ -137,7 +137,7 @@ def bench_eval(cfg):
 
 def bench_llamacpp(cfg):
   """Batch-1 decoding: our generator against llama.cpp on GGUF files its converter made from our export."""
-  import llamacpp_peer
+  from xy_jax.peers import llamacpp_peer
   from xy_jax.convert.hf import export_hf
   from xy_jax.data.tokenizer import DEFAULT_ASSET
   from xy_jax.models.factory import init_model

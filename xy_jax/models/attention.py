@@ -4,8 +4,8 @@ Packed rows carry `segment_ids` (0 = padding); a query sees a key only in the sa
 or before its own index. The same rule serves training (packed rows), prefill of left-padded
 prompts and KV-cache decoding (`q_offset` = the cache index of the first query).
 
-Kernels: "xla" (dense, everywhere), "cudnn" (flash attention on GPU through
-`jax.nn.dot_product_attention`), "splash" (the Pallas TPU splash-attention kernel with segment ids,
+Kernels: "xla" (dense, everywhere), "cudnn" (flash attention on GPU; packed rows go to it as
+per-document offsets and lengths, see `cudnn_packed_attention`), "splash" (the Pallas TPU splash-attention kernel with segment ids,
 run per shard under `shard_map`; on other platforms it runs in Pallas interpret mode, for tests).
 "auto" picks splash on TPU, cudnn on GPU in 16-bit, xla otherwise; splash serves self-attention
 over whole rows of a multiple of 128 tokens (training, scoring); decoding and shorter rows fall
@@ -74,6 +74,72 @@ def splash_attention(q, k, v, q_segment_ids, kv_segment_ids, *, mesh=None, batch
   return jnp.swapaxes(out, 1, 2)
 
 
+# Segments per row the packed cudnn kernel is compiled for. cuDNN launches work for every slot
+# whether used or not, so this stays small; the XuanYuan2 buckets put long documents in long rows,
+# so rows rarely hold more (those that do take the dense-mask kernel, see below).
+CUDNN_MAX_SEGMENTS = 32
+
+
+def packed_offsets(segment_ids: jax.Array, max_segments: int):
+  """[B, T] segment ids (0 = padding; a document is one contiguous run of one id) -> cudnn's
+  packed layout: offsets [B, M+1] and lengths [B, M] of each run (-1 in unused slots), and the
+  number of runs per row [B]. A row with more than M runs has its extra runs cut off here."""
+  b, t = segment_ids.shape
+  prev = jnp.pad(segment_ids[:, :-1], ((0, 0), (1, 0)))
+  nxt = jnp.pad(segment_ids[:, 1:], ((0, 0), (0, 1)))
+  live = segment_ids > 0
+  starts_mask, ends_mask = live & (segment_ids != prev), live & (segment_ids != nxt)
+
+  def first_m(mask_row):
+    return jnp.nonzero(mask_row, size=max_segments, fill_value=-1)[0].astype(jnp.int32)
+
+  starts, ends = jax.vmap(first_m)(starts_mask), jax.vmap(first_m)(ends_mask)
+  lengths = jnp.where(starts >= 0, ends - starts + 1, -1)
+  offsets = jnp.concatenate([starts, jnp.full((b, 1), -1, jnp.int32)], axis=1)
+  return offsets, lengths, jnp.sum(starts_mask, axis=1)
+
+
+def cudnn_packed_attention(q, k, v, segment_ids, max_segments: int = CUDNN_MAX_SEGMENTS):
+  """Causal self-attention over packed rows on cuDNN's flash kernel, without a dense mask.
+
+  The public `jax.nn.dot_product_attention` takes only one length per row, so a segment mask
+  would reach cuDNN as a dense [T, T] bias: read in full, nothing skipped. jax's own cuDNN
+  wrapper under it takes packed documents as offsets + lengths (its "packed layout", Hopper and
+  later). That wrapper is private API (`jax._src.cudnn.fused_attention_stablehlo`), so it is
+  called from here alone; if its signature moves, this is the one place to follow it. A batch
+  holding a row of more than `max_segments` documents takes the dense-mask kernel instead
+  (`lax.cond`: one branch runs), so the result never depends on the bound.
+  """
+  from jax._src.cudnn import fused_attention_stablehlo as cudnn_sdpa
+  offsets, lengths, count = packed_offsets(segment_ids, max_segments)
+  scale = q.shape[-1] ** -0.5
+
+  def packed(q, k, v):
+    return cudnn_sdpa.dot_product_attention(
+        q, k, v, q_seqlen=lengths, kv_seqlen=lengths, q_offsets=offsets, kv_offsets=offsets,
+        scale=scale, mask_type=cudnn_sdpa.MaskType.PADDING_CAUSAL)
+
+  def dense(q, k, v):
+    mask = attention_mask(segment_ids, segment_ids)
+    return jax.nn.dot_product_attention(q, k, v, mask=mask, implementation="cudnn")
+
+  out = jax.lax.cond(jnp.max(count) <= max_segments, packed, dense, q, k, v)
+  # cuDNN leaves padding positions unwritten in the packed layout; the dense kernels give zeros.
+  return jnp.where((segment_ids > 0)[:, :, None, None], out, jnp.zeros((), out.dtype))
+
+
+def reference_attention(q, k, v, q_segment_ids, kv_segment_ids, q_offset: jax.Array | int = 0):
+  """float32 dense softmax with the segment + causal mask: what every kernel is checked against.
+  Padding (id 0) attends among itself as in the dense kernels; compare documents' positions only."""
+  mask = attention_mask(q_segment_ids, kv_segment_ids, q_offset)
+  g = q.shape[2] // k.shape[2]
+  kf = jnp.repeat(k.astype(jnp.float32), g, axis=2)  # HF's head order: kv head outer
+  vf = jnp.repeat(v.astype(jnp.float32), g, axis=2)
+  s = jnp.einsum("btnh,bsnh->bnts", q.astype(jnp.float32), kf) * q.shape[-1] ** -0.5
+  w = jax.nn.softmax(jnp.where(mask, s, -1e30), axis=-1) * jnp.any(mask, -1, keepdims=True)
+  return jnp.einsum("bnts,bsnh->btnh", w, vf)
+
+
 def attention_mask(q_segment_ids: jax.Array, kv_segment_ids: jax.Array,
                    q_offset: jax.Array | int = 0) -> jax.Array:
   """[B, T] and [B, S] segment ids -> boolean mask [B, 1, T, S]."""
@@ -108,7 +174,8 @@ def dot_product_attention(q: jax.Array, k: jax.Array, v: jax.Array, *, q_segment
   if impl == "xla":
     return jax.nn.dot_product_attention(q, k, v, mask=mask, implementation="xla")
   if impl == "cudnn":
-    # cudnn's flash kernel takes the segment mask as a dense mask; causality stays in the mask so
-    # the same call serves decoding, where queries are offset into the cache.
+    if q.shape[1] == k.shape[1] and isinstance(q_offset, int) and q_offset == 0:
+      return cudnn_packed_attention(q, k, v, q_segment_ids)
+    # Decoding (queries offset into a cache): a dense mask, a single query row per step.
     return jax.nn.dot_product_attention(q, k, v, mask=mask, implementation="cudnn")
   raise ValueError(f"model.attention_impl={impl!r}: unknown attention implementation")

@@ -1,5 +1,5 @@
 """The peer side of our speed comparisons: Hugging Face transformers + PyTorch on the same
-exported model (sdpa attention; CUDA when present). Used by tools/bench.py and tools/gpu_check.py."""
+exported model (sdpa attention; CUDA when present). Used by tools/bench.py and gpu_check."""
 
 import time
 
@@ -44,14 +44,20 @@ def train_tokens_per_s(hf_dir: str, tokens: np.ndarray, steps: int, mixed: bool)
   return x.numel() * steps / (time.perf_counter() - start)
 
 
-def generate_tokens_per_s(hf_dir: str, prompts, new_tokens: int, bf16: bool) -> float:
-  """transformers' greedy `generate` of exactly `new_tokens` per prompt (timed after a warm-up)."""
+def load_causal_lm(hf_dir: str, bf16: bool):
+  """The exported model in eval mode on the device, for several `generate_tokens_per_s` calls."""
   import torch
   from transformers import AutoModelForCausalLM
-  device = _device()
   dtype = torch.bfloat16 if bf16 else torch.float32
-  model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=dtype, attn_implementation="sdpa").to(device).eval()
-  p = torch.as_tensor(np.asarray(prompts), dtype=torch.long, device=device)
+  return AutoModelForCausalLM.from_pretrained(hf_dir, dtype=dtype, attn_implementation="sdpa").to(_device()).eval()
+
+
+def generate_tokens_per_s(model_or_dir, prompts, new_tokens: int, bf16: bool = False) -> float:
+  """transformers' greedy `generate` of exactly `new_tokens` per prompt (timed after a warm-up).
+  `model_or_dir`: a model from `load_causal_lm` or an exported directory (`bf16` then applies)."""
+  import torch
+  model = load_causal_lm(model_or_dir, bf16) if isinstance(model_or_dir, str) else model_or_dir
+  p = torch.as_tensor(np.asarray(prompts), dtype=torch.long, device=model.device)
   kwargs = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, pad_token_id=0,
                 eos_token_id=None)
   with torch.no_grad():

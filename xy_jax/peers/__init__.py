@@ -1,0 +1,1 @@
+"""The other side of our speed comparisons: transformers + PyTorch, llama.cpp."""
