@@ -1,8 +1,8 @@
-"""Every GPU check in one command, within a time budget: `python -m xy_jax.main.gpu_check` (see
-its docstring). On the GPU machine run `tools/gpu_check.sh`, which installs the carried wheels first."""
+"""Every GPU check in one command, within a time budget (on the GPU machine: tools/gpu_check.sh).
 
-from xy_jax import cli
-from xy_jax.main.gpu_check import main
+The program is xy_jax/main/gpu_check.py (`python -m xy_jax.main.gpu_check`); this wrapper keeps the
+documented command working."""
 
-if __name__ == "__main__":
-  cli.run(main)
+import runpy
+
+runpy.run_module("xy_jax.main.gpu_check", run_name="__main__")
