@@ -121,6 +121,7 @@ def test_transformers_reads_the_export_like_sentencepiece(base, extended):
     (["--corpus", "EMPTY", "--new_pieces", "10"], "--corpus: no documents in"),
     (["--corpus", FINANCE, "--vocab_size", "300"], "--vocab_size=300: the base tokenizer already has 400"),
     (["--corpus", FINANCE, "--new_pieces", "10", "--tokenizerless"], "no tokenizer.model beside the model"),
+    (["--corpus", "NOTHING_NEW", "--new_pieces", "10"], "yields no piece the base tokenizer lacks"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(base, tmp_path, args, message):
   import shutil
@@ -133,6 +134,9 @@ def test_bad_input_is_one_line_and_writes_nothing(base, tmp_path, args, message)
   if "EMPTY" in args:
     (tmp_path / "empty.txt").write_text("\n\n", encoding="utf-8")
     args = [str(tmp_path / "empty.txt") if a == "EMPTY" else a for a in args]
+  if "NOTHING_NEW" in args:  # one character the base already has as a piece
+    (tmp_path / "a.txt").write_text("a\n", encoding="utf-8")
+    args = [str(tmp_path / "a.txt") if a == "NOTHING_NEW" else a for a in args]
   out = str(tmp_path / "out")
   proc = _tool("extend_vocab.py", "--hf", hf, "--out", out, *args)
   assert proc.returncode == 2, proc.stderr[-2000:]
@@ -157,3 +161,68 @@ def test_a_reward_model_is_refused(tmp_path, one_device_sharding):
   assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
   last = proc.stderr.strip().splitlines()[-1]
   assert "a reward model cannot take new vocabulary rows" in last and not os.path.exists(out)
+
+
+def _small_corpus(tmp_path, n=5):
+  with open(FINANCE, encoding="utf-8") as f:
+    lines = [next(f) for _ in range(n)]
+  path = tmp_path / "small.jsonl"
+  path.write_text("".join(lines), encoding="utf-8")
+  return str(path)
+
+
+def test_a_small_corpus_extends_and_overwrite_replaces_an_existing_out(base, tmp_path):
+  out = tmp_path / "out"
+  out.mkdir()
+  (out / "old.txt").write_text("keep me", encoding="utf-8")
+  args = ["--hf", base, "--corpus", _small_corpus(tmp_path), "--new_pieces", "20", "--out", str(out)]
+  proc = _tool("extend_vocab.py", *args)
+  assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+  assert proc.stderr.strip().splitlines()[-1].endswith("already exists (pass --overwrite to replace it)")
+  assert (out / "old.txt").exists()
+
+  proc = _tool("extend_vocab.py", *args, "--overwrite")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert not (out / "old.txt").exists()
+  assert len(load_proto(str(out / "tokenizer.model")).pieces) == 420
+  # Five documents are too few to hold one out: tokens/char is measured on them, and says so.
+  row = next(l for l in proc.stdout.splitlines() if "small.jsonl (in-sample)" in l).split()
+  assert float(row[-1]) < float(row[-2])
+  assert "(in-sample: a file of fewer than 20 documents holds none out" in proc.stdout
+
+
+def test_a_lora_checkpoint_is_merged_into_a_plain_model(base, tmp_path, one_device_sharding):
+  import jax
+  from flax import nnx
+  from xy_jax import checkpoint
+  from xy_jax.convert.hf import load_hf
+  from xy_jax.loading import load_checkpoint, with_adapters
+  from xy_jax.models.factory import model_from_values
+  from xy_jax.models.llama import CausalLM
+  cfg, plain = load_hf(base, one_device_sharding, log=lambda _: None, dtype="float32")
+  cfg = cfg.replace(lora_rank=4, lora_alpha=8.0, lora_targets="q_proj|v_proj|lm_head")
+  params = with_adapters(CausalLM, cfg, nnx.to_pure_dict(nnx.state(plain)), one_device_sharding, seed=3)
+  rng = np.random.default_rng(0)  # a fresh B is zero: make every adapter change the logits
+  params = jax.tree_util.tree_map_with_path(
+      lambda p, x: rng.normal(0, 0.05, x.shape).astype(np.float32) if str(p[-1].key) == "lora_b" else x,
+      params)
+  pattern = r"\.lora_[ab]$"
+  lora = str(tmp_path / "lora")  # as a LoRA run writes it: the adapters, and where the base is
+  checkpoint.save_model(lora, checkpoint.params_matching(params, pattern),
+                        {"model": cfg.to_dict(), "kind": "causal_lm", "lora_base": {"hf": base},
+                         "trainable": pattern}, 0, os.path.join(base, "tokenizer.model"))
+  out = str(tmp_path / "out")
+  proc = _tool("extend_vocab.py", "--checkpoint", lora, "--corpus", _small_corpus(tmp_path, 40),
+               "--new_pieces", "20", "--out", out)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  meta = checkpoint.load_meta(out)
+  assert meta["model"]["lora_rank"] == 0 and not meta.get("lora_base")
+  assert "folded the LoRA adapters (rank 4) into the weights" in proc.stderr
+  extended = load_checkpoint(out, one_device_sharding, dtype="float32")
+  old = spm.SentencePieceProcessor(model_file=os.path.join(base, "tokenizer.model"))
+  ids = np.asarray([[1] + old.encode("The river flows east toward the sea.")])
+  logits = jax.jit(lambda m, t: m(t)[0])
+  want = np.asarray(logits(model_from_values(CausalLM, cfg, one_device_sharding, params), ids))
+  got = np.asarray(logits(extended.model, ids))
+  assert got.shape[-1] == 420
+  np.testing.assert_allclose(got[..., :400], want, atol=1e-5, rtol=0)

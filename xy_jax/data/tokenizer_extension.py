@@ -24,7 +24,9 @@ from xy_jax.models.model_config import ConfigError
 
 NORMAL = sp_pb2.ModelProto.SentencePiece.NORMAL
 UNUSED = sp_pb2.ModelProto.SentencePiece.UNUSED
-HELD_OUT_EVERY = 20  # every 20th document of each file is kept out of training (tokens/char)
+# Every 20th document of each file is kept out of training (tokens/char); a file of fewer
+# documents is trained on whole and measured in-sample.
+HELD_OUT_EVERY = 20
 
 
 def load_proto(model_file: str) -> sp_pb2.ModelProto:
@@ -34,12 +36,24 @@ def load_proto(model_file: str) -> sp_pb2.ModelProto:
   return proto
 
 
-def corpus_documents(files: Sequence[str], report: SkipReport, held_out: bool = False) -> Iterator[str]:
-  """The training (or held-out) documents of every corpus file, streamed."""
+def corpus_documents(files: Sequence[str], report: SkipReport) -> Iterator[str]:
+  """The training documents of every corpus file (all but the held-out ones), streamed."""
   for path in files:
     for i, doc in enumerate(read_documents(path, report)):
-      if (i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1) == held_out:
+      if i % HELD_OUT_EVERY != HELD_OUT_EVERY - 1:
         yield doc
+
+
+def measured_documents(path: str, report: SkipReport) -> tuple[list[str], bool]:
+  """The documents of one file that tokens/char is measured on, and whether they were trained on:
+  its held-out ones, or all of them when it is too small to hold any out."""
+  held, first = [], []
+  for i, doc in enumerate(read_documents(path, report)):
+    if i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1:
+      held.append(doc)
+    elif i < HELD_OUT_EVERY:
+      first.append(doc)
+  return (held, False) if held else (first, True)
 
 
 def train_pieces(files: Sequence[str], vocab_size: int, model_type: str, report: SkipReport) -> list[str]:
