@@ -38,3 +38,15 @@ def test_pairs_render_with_the_template_and_end_with_eos(tmp_path):
   assert batch["tokens"].shape == (4, 64)
   assert batch["weight"].tolist() == [1, 1, 0, 0]
   assert batch["segment_ids"][0].sum() == len(pairs.chosen[1])
+
+
+def test_pairs_with_the_same_tokens_on_both_sides_are_skipped_under_their_own_reason(tmp_path):
+  path = tmp_path / "p.jsonl"
+  rows = [{"prompt": "什么是汇率？", "chosen": "汇率是货币的比价。", "rejected": "汇率是货币的比价。"},
+          {"prompt": "什么是期权？", "chosen": "期权是一种权利。", "rejected": "随便。"}]
+  path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+  report = SkipReport()
+  pairs = read_pairs([str(path)], "data.sources.p.paths", TOK, ChatTemplate(), 64, report)
+  assert len(pairs) == 1 and pairs.rejected[0].tolist()[-3:] != pairs.chosen[0].tolist()[-3:]
+  assert report.counts == {"chosen and rejected are the same tokens": 1}
+  assert report.examples == [f"{path}:1: chosen and rejected are the same tokens"]

@@ -2,7 +2,8 @@
 conversation form: {"conversations": [...earlier turns ending with a user turn], "chosen", "rejected"}).
 
 Each side is rendered with the chat template: BOS + prompt + response + `</s>`, right-padded. Pairs
-that do not fit the row, and malformed records, are counted and reported with file and line.
+that do not fit the row, pairs whose two sides are the same tokens (no preference to learn), and
+malformed records are counted and reported with file and line.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import numpy as np
 from xy_jax.data.sft import BadRecord, parse_turns
 from xy_jax.data.sources import SkipReport, expand_paths, read_jsonl
 from xy_jax.data.tokenizer import ChatTemplate, Message, Tokenizer
+
+SAME_SIDES = "chosen and rejected are the same tokens"
 
 
 @dataclasses.dataclass
@@ -85,6 +88,9 @@ def read_pairs(patterns: Sequence[str] | str, field: str, tok: Tokenizer, templa
         report.skip(where, str(e))
         continue
       c, r = encode_side(tok, template, messages, good), encode_side(tok, template, messages, bad)
+      if np.array_equal(c, r):
+        report.skip(where, SAME_SIDES)
+        continue
       if max(len(c), len(r)) > max_len:
         report.skip(where, f"longer than the {max_len}-token row")
         continue

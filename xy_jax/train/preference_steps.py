@@ -10,7 +10,7 @@ from ml_collections import ConfigDict
 
 from xy_jax.data.pipeline import eval_mask
 from xy_jax.data.preference import Pairs, pair_batch, read_pairs
-from xy_jax.data.sources import SkipReport
+from xy_jax.data.sources import SkipReport, expand_paths
 from xy_jax.data.step_source import ShuffledSteps
 from xy_jax.data.tokenizer import ChatTemplate, Tokenizer
 from xy_jax.models.model_config import ConfigError
@@ -69,12 +69,16 @@ def preference_data(cfg: ConfigDict, shape: PairShape, tok: Tokenizer, stage: st
   for name, src in d.sources.items():
     if src.get("format", "text") != "preference":
       raise ConfigError(f"data.sources.{name}.format: the {stage} stage reads format='preference'")
-    all_pairs.extend(read_pairs(list(src.paths), f"data.sources.{name}.paths", tok, template, shape.length,
-                                report))
-  if report.total:
-    log(f"preference data: {report.summary()}")
-    for example in report.examples:
-      log(f"  skipped {example}")
+    field = f"data.sources.{name}.paths"
+    files = expand_paths(list(src.paths), field)
+    skipped = SkipReport()
+    pairs = read_pairs(files, field, tok, template, shape.length, skipped)
+    if not len(pairs):
+      _log_skips(skipped, log)
+      raise ConfigError(f"{field}: no usable preference pairs in {', '.join(files)} ({skipped.summary()})")
+    all_pairs.extend(pairs)
+    report.merge(skipped)
+  _log_skips(report, log)
   held = eval_mask(len(all_pairs), d.eval_fraction, cfg.seed)
   train, held_out = all_pairs.subset(np.nonzero(~held)[0]), all_pairs.subset(np.nonzero(held)[0])
   if len(train) < shape.pairs:
@@ -87,3 +91,10 @@ def preference_data(cfg: ConfigDict, shape: PairShape, tok: Tokenizer, stage: st
   evals = held_out.eval_batches(shape.pairs, shape.length, tok.pad_id, shape.answer_mask)
   return PreferenceData(source, {"preference": evals} if evals else {}, len(train), len(held_out),
                         report.total)
+
+
+def _log_skips(report: SkipReport, log) -> None:
+  if report.total:
+    log(f"preference data: {report.summary()}")
+    for example in report.examples:
+      log(f"  skipped {example}")
