@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import orbax.checkpoint as ocp
+import pytest
 
 from tests.train.train_helpers import ROOT, env
 from xy_jax.eval.prompts import context
@@ -14,11 +15,60 @@ from xy_jax.eval.tasks import load_split
 BENCH = os.path.join(ROOT, "data", "eval", "bench")
 
 
-def _evaluate(*args):
+def _evaluate(*args, code=0):
   proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "evaluate.py"), *args],
                         capture_output=True, text=True, env=env(), timeout=600)
-  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert proc.returncode == code, proc.stderr[-3000:]
   return proc
+
+
+@pytest.fixture(scope="module")
+def tiny_hf(tmp_path_factory):
+  from tests.hf_helpers import make_hf_model
+  path = str(tmp_path_factory.mktemp("tiny_hf"))
+  make_hf_model(path)
+  return path
+
+
+def _cmmlu_dir(root, test_rows, encoding="utf-8"):
+  """A CMMLU folder with one subject: `test_rows` and five dev rows."""
+  header = ",Question,A,B,C,D,Answer\n"
+  for split, rows in (("test", test_rows), ("dev", [f"{i},问{i},甲,乙,丙,丁,A\n" for i in range(5)])):
+    os.makedirs(os.path.join(root, split))
+    with open(os.path.join(root, split, "economics.csv"), "w", encoding=encoding) as f:
+      f.write(header + "".join(rows))
+  return os.path.join(root, "test", "economics.csv")
+
+
+ROWS = [f"{i},问题{i},甲,乙,丙,丁,{'ABCD'[i % 4]}\n" for i in range(24)]
+
+
+def test_a_stray_quote_in_a_csv_costs_one_row_not_the_rest_of_the_file(tmp_path, tiny_hf):
+  path = _cmmlu_dir(str(tmp_path / "cmmlu"), ROWS[:2] + ['2,"问题2,甲,乙,丙,丁,C\n'] + ROWS[3:])
+  out = str(tmp_path / "out")
+  proc = _evaluate("--hf", tiny_hf, "--task", "cmmlu", "--data_dir", str(tmp_path / "cmmlu"), "--out", out)
+  assert f'skipped {path}:4: unbalanced quote: the field its " opens runs over the rows after it' in proc.stderr
+  results = json.load(open(os.path.join(out, "results.json"), encoding="utf-8"))
+  assert results["items"] == 23 and sum(results["skipped"].values()) == 1
+  assert results["per_subject"]["economics"]["n"] == 23 and ", 1 skipped" in proc.stdout
+
+
+def test_a_gbk_csv_is_named_with_its_line_before_the_model_loads(tmp_path):
+  """30 skipped: the 24 test rows, the 5 dev rows and then the subject (no dev rows for its shots)."""
+  path = _cmmlu_dir(str(tmp_path / "cmmlu"), ROWS, encoding="gbk")
+  proc = _evaluate("--hf", str(tmp_path / "no_model"), "--task", "cmmlu", "--data_dir", str(tmp_path / "cmmlu"),
+                   "--out", str(tmp_path / "out"), code=2)
+  assert proc.stderr.strip().splitlines()[-1] == (
+      f"error: --data_dir={tmp_path / 'cmmlu'}: no cmmlu item to score; 30 skipped, e.g. {path}:2: not UTF-8 "
+      "(byte 0xce); convert it (iconv -f GBK -t UTF-8) or, if every file is GBK, set --encoding=gbk")
+
+
+def test_out_on_an_existing_file_is_refused_before_the_model_loads(tmp_path):
+  (tmp_path / "results").write_text("earlier results\n")
+  proc = _evaluate("--hf", str(tmp_path / "no_model"), "--task", "cmmlu", "--data_dir", os.path.join(BENCH, "cmmlu"),
+                   "--out", str(tmp_path / "results"), code=2)
+  assert proc.stderr.strip().splitlines()[-1].startswith(f"error: --out={tmp_path / 'results'}: a file is there")
+  assert (tmp_path / "results").read_text() == "earlier results\n"
 
 
 def test_generate_mode_answers_are_generate_py_greedy_text(tmp_path, lm_checkpoint):

@@ -105,3 +105,48 @@ def test_bad_arguments_are_one_line(kwargs, message):
 def test_a_folder_without_the_layout_is_named(tmp_path):
   with pytest.raises(ConfigError, match=r"no .*/val \(a ceval layout has dev, val, test/"):
     load_split("ceval", str(tmp_path))
+
+
+ROWS = [f"{i},问题{i},甲,乙,丙,丁,{'ABCD'[i % 4]}\n" for i in range(24)]
+
+
+@pytest.mark.parametrize("edits,skipped_lines", [
+    ({2: '2,"问题2,甲,乙,丙,丁,C\n'}, [4]),  # never closed: would swallow the 21 rows after it
+    ({10: '10,"问题10,甲,乙,丙,丁,C\n', 11: '11,问题11",甲,乙,丙,丁,D\n'}, [12]),  # would merge rows 10 and 11
+    ({10: '10,"问题10,甲,乙,丙,丁,C\n', 11: '11,"问题11,甲,乙,丙,丁,D\n'}, [12, 13]),
+    ({5: '5,"两行的\n问题",甲,乙,丙,丁,B\n'}, []),  # a real two-line question
+])
+def test_a_stray_quote_costs_its_own_row_only(tmp_path, edits, skipped_lines):
+  rows = [edits.get(i, r) for i, r in enumerate(ROWS)]
+  _cmmlu(tmp_path, ",Question,A,B,C,D,Answer\n" + "".join(rows))
+  s = load_split("cmmlu", str(tmp_path))
+  path = tmp_path / "test" / "economics.csv"
+  assert len(s.items) + s.report.total == 24 and s.report.total == len(skipped_lines)
+  assert s.report.examples == [f'{path}:{line}: unbalanced quote: the field its " opens runs over the rows after it'
+                               for line in skipped_lines]
+  assert all(i.answer == "ABCD"[i.index % 4] for i in s.items)
+
+
+def test_a_file_not_in_utf8_is_named_with_its_line_and_read_with_its_encoding(tmp_path):
+  for split in ("test", "dev"):
+    os.makedirs(tmp_path / split)
+    (tmp_path / split / "economics.csv").write_text(",Question,A,B,C,D,Answer\n" + "".join(ROWS), encoding="gbk")
+  s = load_split("cmmlu", str(tmp_path), shots=0)
+  assert s.items == [] and s.report.total == 24
+  assert s.report.examples == [f"{tmp_path}/test/economics.csv:2: not UTF-8 (byte 0xce); convert it (iconv -f GBK "
+                               "-t UTF-8) or, if every file is GBK, set --encoding=gbk"]
+  s = load_split("cmmlu", str(tmp_path), encoding="gbk")
+  assert len(s.items) == 24 and s.items[3].question == "问题3" and s.report.total == 0
+
+
+def test_mmlu_rows_without_a_header_keep_their_multi_line_questions(tmp_path):
+  text = 'q0,a,b,c,d,A\n"first line\nsecond line",a,b,c,d,B\n"q2,a,b,c,d,C\nq3,a,b,c,d,D\n'
+  for split in ("test", "dev"):
+    os.makedirs(tmp_path / split)
+    (tmp_path / split / "anatomy_test.csv" if split == "test" else tmp_path / split / "anatomy_dev.csv").write_text(
+        text, encoding="utf-8")
+  s = load_split("mmlu", str(tmp_path), shots=0)
+  assert [(i.index, i.question, i.answer) for i in s.items] == [
+      (0, "q0", "A"), (1, "first line\nsecond line", "B"), (3, "q3", "D")]
+  assert s.report.examples == [f'{tmp_path}/test/anatomy_test.csv:4: unbalanced quote: the field its " opens '
+                               "runs over the rows after it"]

@@ -9,6 +9,7 @@ training loop (`train.eval_tasks`).
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import time
 from typing import Any
@@ -20,7 +21,7 @@ from xy_jax.data.tokenizer import ChatTemplate, Message, Tokenizer
 from xy_jax.eval.extract import extract_choice
 from xy_jax.eval.loglik import LoglikScorer, bucket_length, encode_pair, question_rows
 from xy_jax.eval.prompts import context, continuations
-from xy_jax.eval.tasks import LETTERS, Split, load_split
+from xy_jax.eval.tasks import BENCHMARKS, LETTERS, Split, field_name, load_split
 from xy_jax.infer.generate import Generator
 from xy_jax.infer.sampling import SamplingConfig
 from xy_jax.models.model_config import ConfigError
@@ -40,6 +41,7 @@ class EvalSpec:
   limit: int | None = None  # items per subject
   max_new_tokens: int = 64  # generate mode
   batch_tokens: int = 16384  # tokens per scoring batch (loglik) / prompt tokens per batch (generate)
+  encoding: str = "utf-8"  # of the CSV files
 
   @property
   def num_shots(self) -> int:
@@ -49,16 +51,67 @@ class EvalSpec:
   def from_dict(cls, d: dict, field: str = "train.eval_tasks") -> "EvalSpec":
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - names)
-    if unknown or "task" not in d or "data_dir" not in d:
-      raise ConfigError(f"{field}: {unknown[0] + ' is not a field' if unknown else 'needs task and data_dir'}"
-                        f" (fields: {', '.join(sorted(names))})")
+    if unknown:
+      raise ConfigError(f"{field}.{unknown[0]}: not a field (fields: {', '.join(sorted(names))})")
+    if "task" not in d or "data_dir" not in d:
+      raise ConfigError(f"{field}: needs task and data_dir (fields: {', '.join(sorted(names))})")
     d = dict(d)
-    if d.get("subjects") is not None:
+    if isinstance(d.get("subjects"), (list, tuple)):
       d["subjects"] = tuple(d["subjects"])
     spec = cls(**d)
-    if spec.mode not in MODES:
-      raise ConfigError(f"{field}: mode={spec.mode!r} is not one of {MODES}")
+    spec.check(field)
     return spec
+
+  def check(self, field: str | None = None) -> None:
+    """Every setting that needs no file; errors name them as flags (--shots) or `field`.shots."""
+    name = field_name(field)
+
+    def need(ok: bool, setting: str, what: str) -> None:
+      if not ok:
+        raise ConfigError(f"{name(setting)}={getattr(self, setting)!r}: {what}")
+
+    need(self.task in BENCHMARKS, "task", f"choose one of {', '.join(BENCHMARKS)}")
+    bench = BENCHMARKS[self.task]
+    need(isinstance(self.data_dir, str) and bool(self.data_dir), "data_dir", "the benchmark's folder")
+    need(self.split is None or self.split in bench.splits, "split", f"{self.task} has {', '.join(bench.splits)}")
+    need(self.mode in MODES, "mode", f"one of {', '.join(MODES)}")
+    need(self.shots is None or _count(self.shots), "shots", "an integer >= 0")
+    need(self.limit is None or (_count(self.limit) and self.limit > 0), "limit", "an integer >= 1 (items per subject)")
+    need(self.subjects is None or (isinstance(self.subjects, tuple) and all(isinstance(s, str) for s in self.subjects)),
+         "subjects", "a list of subject names (file names without suffix)")
+    need(_count(self.max_new_tokens) and self.max_new_tokens > 0, "max_new_tokens", "an integer >= 1")
+    need(_count(self.batch_tokens) and self.batch_tokens > 0, "batch_tokens", "an integer >= 1")
+    need(_known_encoding(self.encoding), "encoding", "not an encoding Python knows (e.g. utf-8, gbk)")
+
+
+def _count(v) -> bool:
+  return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _known_encoding(name) -> bool:
+  try:
+    codecs.lookup(name)
+  except (LookupError, TypeError):
+    return False
+  return True
+
+
+def read_split(spec: EvalSpec, field: str | None = None) -> Split:
+  """The split `spec` scores, read and checked before a model is loaded or a step trained: a split
+  with nothing left to score is an error naming the setting (the shots, or the data)."""
+  name = field_name(field)
+  split = load_split(spec.task, spec.data_dir, spec.split, spec.subjects, spec.num_shots, spec.limit,
+                     spec.encoding, field)
+  if split.items:
+    return split
+  most = max((n for _, n in split.short_dev.values()), default=0)
+  if most:
+    dev, n = next(iter(split.short_dev.values()))
+    raise ConfigError(f"{name('shots')}={spec.num_shots}: more than the valid dev rows of every subject "
+                      f"({dev}: {n}); at most {most} here")
+  example = f", e.g. {split.report.examples[0]}" if split.report.examples else ""
+  raise ConfigError(f"{name('data_dir')}={spec.data_dir}: no {spec.task} item to score; "
+                    f"{split.report.total} skipped{example}")
 
 
 @dataclasses.dataclass
@@ -101,16 +154,16 @@ class Evaluator:
   training run evaluating every N steps compiles once."""
 
   def __init__(self, graphdef, tok: Tokenizer, sharding: LogicalSharding, max_len: int,
-               template: ChatTemplate = ChatTemplate()):
+               template: ChatTemplate = ChatTemplate(), splits: dict[EvalSpec, Split] | None = None):
+    """`splits`: already read (`read_split`), so that bad data stops a run before its model loads."""
     self.graphdef, self.tok, self.sharding, self.max_len = graphdef, tok, sharding, max_len
     self.template = template
     self._scorers: dict[int, LoglikScorer] = {}
-    self._splits: dict[EvalSpec, Split] = {}
+    self._splits: dict[EvalSpec, Split] = dict(splits or {})
 
   def split(self, spec: EvalSpec) -> Split:
     if spec not in self._splits:
-      self._splits[spec] = load_split(spec.task, spec.data_dir, spec.split, spec.subjects,
-                                      spec.num_shots, spec.limit)
+      self._splits[spec] = read_split(spec)
     return self._splits[spec]
 
   def evaluate(self, params, spec: EvalSpec, progress=None) -> EvalResult:
@@ -118,9 +171,6 @@ class Evaluator:
     progress = progress or (lambda n: None)
     split = self.split(spec)
     start = time.perf_counter()
-    if not split.items:
-      raise ConfigError(f"{spec.task} at {spec.data_dir}: no item left to evaluate "
-                        f"({split.report.summary()})")
     if spec.mode == "loglik":
       records = self._loglik(params, split, spec, progress)
     else:

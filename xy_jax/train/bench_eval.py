@@ -1,5 +1,7 @@
 """Benchmark accuracy during training (`train.eval_tasks`): the evaluator of `tools/evaluate.py` run
-on the live parameters (no copy), every `train.eval_every` steps, as `bench/<task>/acc` metrics."""
+on the live parameters (no copy), every `train.eval_every` steps, as `bench/<task>/acc` metrics.
+Every task's split is read and checked before the run sets up (`eval_splits`): a bad name, folder,
+file or a shot count larger than the dev split stops it before any data, weights or step."""
 
 from __future__ import annotations
 
@@ -7,37 +9,53 @@ from typing import Any
 
 from ml_collections import ConfigDict
 
-from xy_jax.eval.run import EvalSpec, Evaluator
+from xy_jax.eval.run import EvalSpec, Evaluator, read_split
+from xy_jax.eval.tasks import Split
 from xy_jax.models.model_config import ConfigError
 
 
 def eval_specs(cfg: ConfigDict) -> list[EvalSpec]:
+  for i, d in enumerate(cfg.train.eval_tasks):
+    if not isinstance(d, (dict, ConfigDict)):
+      raise ConfigError(f"train.eval_tasks[{i}]: {d!r}: a dict of evaluate.py fields")
   specs = [EvalSpec.from_dict(dict(d), f"train.eval_tasks[{i}]") for i, d in enumerate(cfg.train.eval_tasks)]
-  tasks = [s.task for s in specs]
-  for t in tasks:
-    if tasks.count(t) > 1:
-      raise ConfigError(f"train.eval_tasks: {t!r} appears twice; one entry per benchmark")
+  for i, s in enumerate(specs):
+    if s.task in (t.task for t in specs[:i]):
+      raise ConfigError(f"train.eval_tasks[{i}].task={s.task!r}: already evaluated by an earlier entry; "
+                        "one entry per benchmark")
   return specs
 
 
-class BenchEval:
-  """Built once per run (splits read and checked at start, programs compiled on first use)."""
+def eval_splits(cfg: ConfigDict, log) -> dict[EvalSpec, Split]:
+  """Each eval task's split, read and checked; what was skipped is logged."""
+  out = {}
+  for i, spec in enumerate(eval_specs(cfg)):
+    split = read_split(spec, f"train.eval_tasks[{i}]")
+    log(f"train.eval_tasks: {spec.task} {split.split}, {len(split.items)} items in "
+        f"{len(split.subjects)} subjects ({spec.mode}, {spec.num_shots}-shot); {split.report.summary()}")
+    for example in split.report.examples:
+      log(f"  skipped {example}")
+    out[spec] = split
+  return out
 
-  def __init__(self, specs: list[EvalSpec], rs: Any, log):
+
+class BenchEval:
+  """Built once per run from `eval_splits`; programs compiled on first use."""
+
+  def __init__(self, splits: dict[EvalSpec, Split], rs: Any):
     if rs.task.kind != "causal_lm":
       raise ConfigError(f"train.eval_tasks: stage {rs.task.name!r} trains a {rs.task.kind} model, "
                         "which has no LM head to answer benchmark questions")
-    self.specs = specs
-    self.evaluator = Evaluator(rs.graphdef, rs.tokenizer, rs.sharding, rs.model_cfg.max_position_embeddings)
-    for spec in specs:
-      split = self.evaluator.split(spec)
-      log(f"train.eval_tasks: {spec.task} {split.split}, {len(split.items)} items in "
-          f"{len(split.subjects)} subjects ({spec.mode}, {spec.num_shots}-shot); "
-          f"{split.report.summary()}")
+    self.splits, self.rs = splits, rs
+    self.evaluator = None
 
   def __call__(self, params) -> dict[str, float]:
+    if self.evaluator is None:  # here, not at start: the starting weights may set the model config
+      rs = self.rs
+      self.evaluator = Evaluator(rs.graphdef, rs.tokenizer, rs.sharding, rs.model_cfg.max_position_embeddings,
+                                 splits=self.splits)
     out = {}
-    for spec in self.specs:
+    for spec in self.splits:
       summary = self.evaluator.evaluate(params, spec).summary()
       out[f"bench/{spec.task}/acc"] = summary["accuracy"]
       for category, v in summary["per_category"].items():

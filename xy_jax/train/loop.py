@@ -23,7 +23,7 @@ from xy_jax import checkpoint, distributed
 from xy_jax.data.pipeline import resumed_schedule, train_iterator
 from xy_jax.models.model_config import ConfigError
 from xy_jax.train import adapters, trainable
-from xy_jax.train.bench_eval import BenchEval, eval_specs
+from xy_jax.train.bench_eval import BenchEval, eval_splits
 from xy_jax.train.interrupts import Interrupts
 from xy_jax.train.metrics import MetricsWriter, Progress
 from xy_jax.train.setup import setup
@@ -92,7 +92,9 @@ def run(cfg: ConfigDict, workdir: str, log=print, interrupts: Interrupts | None 
 
 def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResult:
   is_main = jax.process_index() == 0
+  bench_splits = eval_splits(cfg, log)  # before data, weights or steps: a bad eval task stops here
   rs = setup(cfg, log)
+  bench = BenchEval(bench_splits, rs) if bench_splits else None
   task, tok = rs.task, rs.tokenizer
   if interrupts.agreed():
     log("stopped by a signal during setup; nothing was trained or saved")
@@ -141,9 +143,6 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
     dropped = truncate_metrics(workdir, start)
     if dropped:
       log(f"metrics.jsonl: dropped {dropped} record(s) past step {start}, written after that checkpoint")
-
-  specs = eval_specs(cfg)
-  bench = BenchEval(specs, rs, log) if specs else None
 
   def evaluate() -> dict[str, float]:
     """Per eval set: the stage's metrics from summed step outputs; `eval_loss` over all sets."""
