@@ -18,12 +18,15 @@ inference instead: weights and KV cache per chip, prefill and decode-step memory
 (last lines `fits:`, `per-chip memory GiB:`, `estimated decode tokens/s:`).
 """
 
+import os
 import sys
 
-from absl import flags
-from ml_collections import config_flags
+os.environ.setdefault("JAX_PLATFORMS", "cpu")  # compile for TPU; execute nothing (read at jax import)
 
-from xy_jax import cli
+from absl import flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+from xy_jax import cli  # noqa: E402
 
 config_flags.DEFINE_config_file("config", None, "training config", lock_config=False)
 flags.DEFINE_string("topology", None, "TPU slice, e.g. v5p:4x4x4, v5e:4x4, v6e:8x8", required=True)
@@ -41,8 +44,6 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  import os
-  os.environ.setdefault("JAX_PLATFORMS", "cpu")  # compile for TPU; execute nothing
   from xy_jax.plan import make_plan, report
   cfg = FLAGS.config
   if FLAGS.mesh:

@@ -9,7 +9,9 @@ estimated step time.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import math
+import os
 import re
 
 import jax
@@ -21,6 +23,7 @@ from xy_jax.models.int_weights import storage_bits
 from xy_jax.train.setup import setup
 
 GIB = 2**30
+LIBTPU_LOCKFILE = "/tmp/libtpu_lockfile"  # libtpu's own path: one process per host loads it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,10 +48,62 @@ def topology(name: str):
     raise ValueError(f"--topology={name!r}: unknown TPU generation (known: {', '.join(CHIPS)})")
   try:
     topo = topologies.get_topology_desc(name, "tpu")
-  except Exception as e:  # libtpu missing or an unknown shape
+  except Exception as e:  # libtpu missing, its lock taken, or an unknown shape
+    if "libtpu multi-process lockfile" in str(e):
+      raise ValueError(f"--topology={name!r}: {lock_taken(LIBTPU_LOCKFILE)}") from None
     raise ValueError(f"--topology={name!r}: cannot describe it ({str(e).splitlines()[0][:160]}); "
                      f"is the tpu extra (libtpu) installed?") from None
   return list(topo.devices), CHIPS[kind]
+
+
+def lock_taken(path: str) -> str:
+  """Why libtpu would not load: who holds its lock file, and what to do."""
+  holders = "; ".join(f"process {pid} ({command_line(pid)})" for pid in lock_holders(path))
+  return (f"libtpu's lock {path} is held by {holders or 'a process not visible from here'}; one "
+          "process per host may load libtpu, so wait for it to finish (or set "
+          "ALLOW_MULTIPLE_LIBTPU_LOAD=1: the planner only compiles)")
+
+
+def lock_holders(path: str) -> list[int]:
+  """The processes that lock `path` (/proc/locks), else those that have it open (/proc/*/fd)."""
+  try:
+    st = os.stat(path)
+  except OSError:
+    return []
+  return _locking(st) or _opening(path)
+
+
+def _locking(st: os.stat_result) -> list[int]:
+  """Holders in /proc/locks: '1: POSIX  ADVISORY  WRITE 7896 fe:00:2147832 0 EOF'."""
+  key = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+  try:
+    with open("/proc/locks") as f:
+      rows = [line.split() for line in f]
+  except OSError:
+    return []
+  pids = {int(r[4]) for r in rows if len(r) > 5 and "->" not in r and r[5] == key and r[4].isdigit()}
+  return sorted(pids - {0})  # 0: a process in another pid namespace
+
+
+def _opening(path: str) -> list[int]:
+  target = os.path.realpath(path)
+  pids = []
+  for fd_dir in glob.glob("/proc/[0-9]*/fd"):
+    try:
+      if any(os.readlink(os.path.join(fd_dir, fd)) == target for fd in os.listdir(fd_dir)):
+        pids.append(int(fd_dir.split("/")[2]))
+    except OSError:  # another user's process, or one that just ended
+      continue
+  return sorted(pids)
+
+
+def command_line(pid: int, limit: int = 100) -> str:
+  try:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+      text = " ".join(f.read().decode(errors="replace").replace("\0", " ").split())  # one line
+  except OSError:
+    return "command unknown"
+  return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def per_device_bytes(tree) -> int:
