@@ -23,7 +23,7 @@ from tqdm import tqdm
 from xy_jax import cli
 from xy_jax.data.tokenizer import ChatTemplate, load_tokenizer
 from xy_jax.eval import report
-from xy_jax.eval.run import MODES, EvalSpec, Evaluator, read_split
+from xy_jax.eval.run import MODES, EvalSpec, Evaluator, check_fits, read_split
 from xy_jax.eval.tasks import BENCHMARKS
 from xy_jax.io_utils import source_commit
 
@@ -74,6 +74,7 @@ def main(argv):
     cli.log(f"{spec.task}: {split.report.summary()}")
   sharding = cli.mesh_sharding(FLAGS.mesh)
   loaded = cli.load_causal_lm(sharding, FLAGS.dtype, "answer benchmark questions")
+  check_fits(spec, loaded.cfg.max_position_embeddings)
   from flax import nnx
   graphdef, params = nnx.split(loaded.model)
   tok = load_tokenizer(FLAGS.tokenizer or loaded.tokenizer_file)

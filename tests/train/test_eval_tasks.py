@@ -66,3 +66,14 @@ def test_more_shots_than_the_dev_split_stop_a_run_before_step_1(tmp_path):
   assert proc.stderr.strip().splitlines()[-1].startswith(
       f"error: train.eval_tasks[0].shots=6: more than the valid dev rows of every subject ({CMMLU}/dev/")
   assert not os.path.exists(tmp_path / "checkpoints") and not os.path.exists(tmp_path / "prepared")
+
+
+def test_generated_answers_longer_than_the_model_stop_the_run_at_setup():
+  from types import SimpleNamespace
+  from xy_jax.train.bench_eval import BenchEval
+  cfg = _config(task="financeiq", data_dir=os.path.join(ROOT, "data", "eval", "bench", "financeiq"),
+                mode="generate", max_new_tokens=512)
+  rs = SimpleNamespace(task=SimpleNamespace(kind="causal_lm", name="pretrain"),
+                       model_cfg=SimpleNamespace(max_position_embeddings=512))
+  assert _error(lambda: BenchEval(eval_splits(cfg, print), rs)).startswith(
+      "train.eval_tasks[1].max_new_tokens=512: leaves no room for the question in the model's 512 positions")

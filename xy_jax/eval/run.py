@@ -84,6 +84,13 @@ class EvalSpec:
     need(_known_encoding(self.encoding), "encoding", "not an encoding Python knows (e.g. utf-8, gbk)")
 
 
+def check_fits(spec: EvalSpec, max_len: int, field: str | None = None) -> None:
+  """Generated answers need room for a prompt within the model's positions."""
+  if spec.mode == "generate" and spec.max_new_tokens >= max_len:
+    raise ConfigError(f"{field_name(field)('max_new_tokens')}={spec.max_new_tokens}: leaves no room for "
+                      f"the question in the model's {max_len} positions")
+
+
 def _count(v) -> bool:
   return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 

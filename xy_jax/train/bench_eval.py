@@ -9,7 +9,7 @@ from typing import Any
 
 from ml_collections import ConfigDict
 
-from xy_jax.eval.run import EvalSpec, Evaluator, read_split
+from xy_jax.eval.run import EvalSpec, Evaluator, check_fits, read_split
 from xy_jax.eval.tasks import Split
 from xy_jax.models.model_config import ConfigError
 
@@ -46,6 +46,8 @@ class BenchEval:
     if rs.task.kind != "causal_lm":
       raise ConfigError(f"train.eval_tasks: stage {rs.task.name!r} trains a {rs.task.kind} model, "
                         "which has no LM head to answer benchmark questions")
+    for i, spec in enumerate(splits):
+      check_fits(spec, rs.model_cfg.max_position_embeddings, f"train.eval_tasks[{i}]")
     self.splits, self.rs = splits, rs
     self.evaluator = None
 
