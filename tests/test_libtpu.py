@@ -10,7 +10,7 @@ import pytest
 
 import xy_jax
 from tests.train.train_helpers import ROOT
-from xy_jax.plan import LIBTPU_LOCKFILE, lock_holders, lock_taken
+from xy_jax.plan.train import LIBTPU_LOCKFILE, lock_holders, lock_taken
 
 HOLD = """import fcntl, os, sys, time
 fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR, 0o644)

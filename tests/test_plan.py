@@ -83,7 +83,7 @@ def test_serving_plan_bf16_70b_does_not_fit_v5e8():
 
 STAGE_BYTES = """
 import importlib.util, json, os
-from xy_jax.plan import per_device_bytes, topology
+from xy_jax.plan.train import per_device_bytes, topology
 from xy_jax.train.setup import setup
 spec = importlib.util.spec_from_file_location("cpt", os.path.join("configs", "continue_llama2_70b.py"))
 module = importlib.util.module_from_spec(spec)
@@ -146,7 +146,7 @@ def test_ppo_plan_times_the_decode_step_in_both_layouts_and_the_parts_add_up():
 
 
 def test_collective_bytes_reads_sync_and_async_collectives_from_hlo():
-  from xy_jax.plan_rollout import collective_bytes
+  from xy_jax.plan.rollout import collective_bytes
   hlo = "\n".join([
       "  %all-gather.1 = bf16[8,1024]{1,0} all-gather(bf16[2,1024]{1,0} %p), dimensions={0}",
       "  %ags = (bf16[2,64]{1,0}, bf16[8,64]{1,0}) all-gather-start(bf16[2,64]{1,0} %q), dimensions={0}",

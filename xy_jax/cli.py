@@ -110,12 +110,17 @@ def utf8_text(text: str, what: str) -> str:
   return text
 
 
-def mesh_sharding(spec: str) -> LogicalSharding:
+def parse_mesh(spec: str) -> tuple[int, int, int]:
+  """'data,fsdp,tensor' (one may be -1) -> three integers."""
   try:
     data, fsdp, tensor = (int(x) for x in spec.split(","))
   except ValueError:
     raise ConfigError(f"--mesh={spec!r}: expected three integers data,fsdp,tensor") from None
-  return LogicalSharding(make_mesh({"data": data, "fsdp": fsdp, "tensor": tensor}))
+  return data, fsdp, tensor
+
+
+def mesh_sharding(spec: str) -> LogicalSharding:
+  return LogicalSharding(make_mesh(dict(zip(("data", "fsdp", "tensor"), parse_mesh(spec)))))
 
 
 def log(msg: str) -> None:

@@ -51,7 +51,7 @@ FLAGS = flags.FLAGS
 
 
 def bench_ours(cfg, tokens, prompts):
-  from xy_jax.speed import train_tokens_per_s
+  from xy_jax.plan.timing import train_tokens_per_s
   model, train_tps = train_tokens_per_s(cfg, tokens, FLAGS.steps)
   return model, train_tps, generate_tokens_per_s(model, prompts)
 
@@ -67,7 +67,7 @@ def serving_copy(model):
 
 
 def generate_tokens_per_s(model, prompts) -> float:
-  from xy_jax import speed
+  from xy_jax.plan import timing as speed
   if FLAGS.dtype == "bfloat16":
     model = serving_copy(model)
   return speed.generate_tokens_per_s(model, prompts, FLAGS.new_tokens)

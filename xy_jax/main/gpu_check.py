@@ -235,7 +235,7 @@ def orchestrate(deadline: Deadline) -> int:
 
 def device_info() -> dict:
   import jax
-  from xy_jax.speed import device_peak
+  from xy_jax.plan.timing import device_peak
   device = jax.devices()[0]
   stats = device.memory_stats() or {}
   return {"platform": device.platform, "kind": device.device_kind, "peak": device_peak(device.device_kind),
@@ -337,7 +337,7 @@ class TrainBench:
 
   def fitting(self, shape):
     """(policy, compiled, optimizer, {policy: planned GiB}) of the first policy that fits."""
-    from xy_jax.speed import compile_train_step, peak_bytes
+    from xy_jax.plan.timing import compile_train_step, peak_bytes
     limit = self.device["memory_limit"]
     planned = {}
     for policy in self.POLICIES:
@@ -349,7 +349,7 @@ class TrainBench:
     raise RuntimeError(f"no remat policy fits {shape} in {limit / 2**30:.1f} GiB: planned GiB {planned}")
 
   def tokens_per_s(self, rows: int, length: int) -> dict:
-    from xy_jax.speed import time_train_step
+    from xy_jax.plan.timing import time_train_step
     tokens = np.random.default_rng(0).integers(4, self.cfg.vocab_size, (rows, length)).astype(np.int32)
     policy, compiled, tx, planned = self.fitting(tokens.shape)
     tps = time_train_step(compiled, tx, self.params, tokens, self.p["steps"])
@@ -402,7 +402,7 @@ def check_decode(p, device):
   from xy_jax.models.presets import get_preset
   from xy_jax.peers import torch_peer
   from xy_jax.sharding import LogicalSharding
-  from xy_jax.speed import generate_tokens_per_s
+  from xy_jax.plan.timing import generate_tokens_per_s
   cfg = get_preset(p["preset"], dtype=p["dtype"], param_dtype=p["dtype"], remat_policy="none")
   model = init_model(CausalLM, cfg, LogicalSharding(), seed=0)
   weight_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(nnx.state(model)))

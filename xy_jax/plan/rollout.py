@@ -26,8 +26,8 @@ import jax
 from ml_collections import ConfigDict
 
 from xy_jax.models.int_weights import storage_bits
-from xy_jax.plan import Chip, compiled_cost, per_device_bytes, topology
-from xy_jax.plan_serving import generation_programs
+from xy_jax.plan.train import Chip, compiled_cost, per_device_bytes, topology
+from xy_jax.plan.serving import generation_programs
 from xy_jax.sharding import LogicalSharding
 from xy_jax.train.setup import setup
 

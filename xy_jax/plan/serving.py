@@ -22,7 +22,7 @@ from xy_jax.infer.sampling import SamplingConfig
 from xy_jax.models.factory import abstract_model, state_shardings
 from xy_jax.models.llama import CACHE_AXES, CausalLM, KVCache
 from xy_jax.models.model_config import ModelConfig
-from xy_jax.plan import GIB, Chip, ProgramPlan, _compile, compiled_cost, per_device_bytes, topology
+from xy_jax.plan.train import GIB, Chip, ProgramPlan, _compile, compiled_cost, per_device_bytes, topology
 from xy_jax.sharding import LogicalSharding, make_mesh, rules_with_overrides
 
 
