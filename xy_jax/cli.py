@@ -110,6 +110,13 @@ def utf8_text(text: str, what: str) -> str:
   return text
 
 
+def load_config_file(spec: str) -> ConfigDict:
+  """'configs/x.py' or 'configs/x.py:arg' -> its get_config(), loaded exactly as --config loads it
+  (ml_collections' own parser), for programs that run several configs (the demo)."""
+  from ml_collections.config_flags.config_flags import ConfigFileFlagParser  # not re-exported
+  return ConfigFileFlagParser(name="config", lock_config=False).parse(spec)
+
+
 def parse_mesh(spec: str) -> tuple[int, int, int]:
   """'data,fsdp,tensor' (one may be -1) -> three integers."""
   try:

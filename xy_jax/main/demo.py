@@ -16,7 +16,6 @@ summary (also written to summary.json).
 `--config_dir` points at other configs with the same file names; `--quick` is the test's short run.
 """
 
-import importlib.util
 import itertools
 import json
 import math
@@ -64,12 +63,7 @@ def banner(name):
 
 def load_config(name):
   """`name` is a file in --config_dir, optionally `file.py:arg` for configs with several parts."""
-  name, _, arg = name.partition(":")
-  path = os.path.join(FLAGS.config_dir, name)
-  spec = importlib.util.spec_from_file_location(name[:-3], path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  cfg = module.get_config(arg) if arg else module.get_config()
+  cfg = cli.load_config_file(os.path.join(FLAGS.config_dir, name))
   if FLAGS.preset and cfg.stage == "pretrain":
     cfg.model = model_config(FLAGS.preset)
   scale = FLAGS.steps_scale * (0.25 if FLAGS.quick else 1.0)
