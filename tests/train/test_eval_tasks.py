@@ -11,7 +11,7 @@ from tests.train.test_config import ROOT, load
 from tests.train.train_helpers import env
 from xy_jax.config import validate
 from xy_jax.models.model_config import ConfigError
-from xy_jax.train.bench_eval import eval_splits
+from xy_jax.train.eval_tasks import eval_splits
 
 CMMLU = os.path.join(ROOT, "data", "eval", "bench", "cmmlu")  # dev splits of 5 rows
 
@@ -70,10 +70,10 @@ def test_more_shots_than_the_dev_split_stop_a_run_before_step_1(tmp_path):
 
 def test_generated_answers_longer_than_the_model_stop_the_run_at_setup():
   from types import SimpleNamespace
-  from xy_jax.train.bench_eval import BenchEval
+  from xy_jax.train.eval_tasks import EvalTasks
   cfg = _config(task="financeiq", data_dir=os.path.join(ROOT, "data", "eval", "bench", "financeiq"),
                 mode="generate", max_new_tokens=512)
   rs = SimpleNamespace(task=SimpleNamespace(kind="causal_lm", name="pretrain"),
                        model_cfg=SimpleNamespace(max_position_embeddings=512))
-  assert _error(lambda: BenchEval(eval_splits(cfg, print), rs)).startswith(
+  assert _error(lambda: EvalTasks(eval_splits(cfg, print), rs)).startswith(
       "train.eval_tasks[1].max_new_tokens=512: leaves no room for the question in the model's 512 positions")

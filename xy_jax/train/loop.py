@@ -23,7 +23,7 @@ from xy_jax import checkpoint, distributed
 from xy_jax.data.pipeline import resumed_schedule, train_iterator
 from xy_jax.models.model_config import ConfigError
 from xy_jax.train import adapters, trainable
-from xy_jax.train.bench_eval import BenchEval, eval_splits
+from xy_jax.train.eval_tasks import EvalTasks, eval_splits
 from xy_jax.train.interrupts import Interrupts
 from xy_jax.train.metrics import MetricsWriter, Progress
 from xy_jax.train.setup import setup
@@ -94,7 +94,7 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
   is_main = jax.process_index() == 0
   bench_splits = eval_splits(cfg, log)  # before data, weights or steps: a bad eval task stops here
   rs = setup(cfg, log)
-  bench = BenchEval(bench_splits, rs) if bench_splits else None
+  bench = EvalTasks(bench_splits, rs) if bench_splits else None
   task, tok = rs.task, rs.tokenizer
   if interrupts.agreed():
     log("stopped by a signal during setup; nothing was trained or saved")

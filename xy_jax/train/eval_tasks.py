@@ -39,7 +39,7 @@ def eval_splits(cfg: ConfigDict, log) -> dict[EvalSpec, Split]:
   return out
 
 
-class BenchEval:
+class EvalTasks:
   """Built once per run from `eval_splits`; programs compiled on first use."""
 
   def __init__(self, splits: dict[EvalSpec, Split], rs: Any):
