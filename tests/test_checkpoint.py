@@ -13,7 +13,7 @@ from xy_jax import checkpoint
 from xy_jax.models.factory import init_model
 from xy_jax.models.llama import CausalLM
 from xy_jax.loading import load_checkpoint
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 from xy_jax.models.presets import get_preset
 
 MODEL = {"hidden_size": 8, "num_hidden_layers": 1}

@@ -14,12 +14,9 @@ import jax
 from absl import app, flags, logging
 from ml_collections import ConfigDict, config_flags
 
-from xy_jax.checkpoint import CheckpointError
+from xy_jax.errors import CheckpointError, ConfigError, ConversionError, PeerFailed, ShardingError
 from xy_jax.orbax_errors import quiet_background_errors
-from xy_jax.distributed import PeerFailed
-from xy_jax.convert.hf_config import ConversionError
-from xy_jax.models.model_config import ConfigError
-from xy_jax.sharding import LogicalSharding, ShardingError, make_mesh
+from xy_jax.sharding import LogicalSharding, make_mesh
 
 # Errors that mean "the input is wrong", reported as one line and exit code 2.
 USER_ERRORS = (ConversionError, CheckpointError, ConfigError, ShardingError, PeerFailed, OSError,

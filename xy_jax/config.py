@@ -12,7 +12,8 @@ from ml_collections import ConfigDict
 
 from xy_jax.eval.run import EvalSpec
 from xy_jax.models.lora import targeted
-from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.errors import ConfigError
+from xy_jax.models.model_config import ModelConfig
 from xy_jax.models.presets import get_preset
 
 STAGES = ("pretrain", "sft", "reward", "ppo", "dpo")

@@ -7,6 +7,7 @@ from typing import Callable
 
 import jax
 import numpy as np
+from xy_jax.errors import PeerFailed
 
 
 def cluster_detected() -> bool:
@@ -37,10 +38,6 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
     kwargs = dict(coordinator_address=coordinator_address, num_processes=num_processes,
                   process_id=process_id)
   jax.distributed.initialize(**kwargs)
-
-
-class PeerFailed(RuntimeError):
-  """Another process (process 0) failed; its log has the reason."""
 
 
 def on_process_zero(fn: Callable[[], None], what: str) -> None:

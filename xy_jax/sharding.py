@@ -16,6 +16,7 @@ import jax
 import numpy as np
 from jax.experimental import mesh_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from xy_jax.errors import ShardingError
 
 MESH_AXES = ("data", "fsdp", "tensor")
 
@@ -52,10 +53,6 @@ def rules_with_overrides(overrides, rules=DEFAULT_RULES) -> tuple[tuple[str, Any
       raise ShardingError(f"mesh.rules.{name}: not a logical axis (known: {', '.join(sorted(known))})")
   fix = lambda v: None if v in ((), "", None) else (v if isinstance(v, str) else tuple(v))  # noqa: E731
   return tuple((name, fix(overrides[name]) if name in overrides else axes) for name, axes in rules)
-
-
-class ShardingError(ValueError):
-  """A shape does not fit the mesh; the message names the tensor, dimension and mesh axis."""
 
 
 def resolve_mesh_shape(requested: dict[str, int], num_devices: int) -> tuple[int, ...]:

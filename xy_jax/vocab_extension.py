@@ -21,7 +21,7 @@ from xy_jax.data.tokenizer_extension import (base_pieces_of, extend, load_proto,
 from xy_jax.io_utils import atomic_output_dir
 from xy_jax.models.factory import model_from_values
 from xy_jax.models.llama import CausalLM
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 from xy_jax.models.vocab_resize import extended_rows
 from xy_jax.sharding import LogicalSharding
 

@@ -11,7 +11,8 @@ from transformers import LlamaConfig, MistralConfig, MistralForCausalLM
 
 from tests.hf_helpers import TINY_HF, hf_logits
 from xy_jax.convert.hf import load_hf
-from xy_jax.convert.hf_config import ConversionError, model_config_from_hf
+from xy_jax.errors import ConversionError
+from xy_jax.convert.hf_config import model_config_from_hf
 from xy_jax.data.tokenizer import DEFAULT_ASSET
 
 QUIET = lambda *_: None  # noqa: E731

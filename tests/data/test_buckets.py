@@ -9,7 +9,7 @@ from xy_jax.data.buckets import build_row, pack, split_documents
 from xy_jax.data.pipeline import EpochPlanner, SourceRows, StepBatches
 from xy_jax.data.prepared import PreparedSource, prepare_source
 from xy_jax.data.tokenizer import load_tokenizer
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 
 BUCKETS = (64, 128, 256)
 

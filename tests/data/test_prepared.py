@@ -7,7 +7,7 @@ import pytest
 
 from xy_jax.data.prepared import PreparedSource, file_digest, prepare_source, stale_reason
 from xy_jax.data.tokenizer import load_tokenizer
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 from xy_jax.train.pretrain import open_sources
 from tests.train.test_config import ROOT, load
 

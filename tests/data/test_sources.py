@@ -7,7 +7,7 @@ import pytest
 from xy_jax.data.prepared import PreparedSource, prepare_source
 from xy_jax.data.sources import SkipReport, expand_paths, read_documents
 from xy_jax.data.tokenizer import load_tokenizer
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 
 
 def test_bad_records_are_skipped_with_file_and_line(tmp_path):

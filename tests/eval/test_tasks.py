@@ -8,7 +8,7 @@ from xy_jax.eval.prompts import context
 from xy_jax.eval.sample_data import write_benchmarks
 from xy_jax.eval.subjects import CEVAL_SUBJECTS, CMMLU_SUBJECTS, FINANCEIQ_SUBJECTS, MMLU_SUBJECTS
 from xy_jax.eval.tasks import load_split
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHIPPED = os.path.join(ROOT, "data", "eval", "bench")

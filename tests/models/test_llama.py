@@ -8,7 +8,8 @@ from flax import nnx
 
 from xy_jax.models.factory import init_model, param_paths
 from xy_jax.models.llama import CausalLM, KVCache
-from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.errors import ConfigError
+from xy_jax.models.model_config import ModelConfig
 from xy_jax.models.presets import PRESETS, get_preset
 from xy_jax.sharding import LogicalSharding
 

@@ -8,7 +8,7 @@ from flax import nnx
 
 from xy_jax.models import lora
 from xy_jax.models.llama import CausalLM
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 from xy_jax.models.presets import get_preset
 
 TOKENS = jnp.asarray(np.random.default_rng(0).integers(4, 2048, size=(2, 16)))

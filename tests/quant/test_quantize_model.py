@@ -104,7 +104,7 @@ def test_quantize_tool_bad_group_is_one_line(tmp_path, lm_checkpoint):
 
 def test_quantised_model_does_not_export_to_hf(tmp_path, float_lm, sharding):
   from xy_jax.convert.hf import export_hf
-  from xy_jax.convert.hf_config import ConversionError
+  from xy_jax.errors import ConversionError
   q = quantize_model(float_lm.model, float_lm.cfg, "int8", sharding)
   with pytest.raises(ConversionError, match="model.quant='int8': export the float checkpoint"):
     export_hf(q.model, q.cfg, str(tmp_path / "hf"), tokenizer_file=float_lm.tokenizer_file)

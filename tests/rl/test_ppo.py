@@ -105,7 +105,7 @@ def test_resume_mid_ppo_matches_an_uninterrupted_run(tmp_path, lm_checkpoint, rm
 
 def test_normalize_reward_uses_the_reward_models_held_out_statistics(lm_checkpoint, rm_checkpoint):
   from xy_jax.checkpoint import load_meta
-  from xy_jax.models.model_config import ConfigError
+  from xy_jax.errors import ConfigError
   from xy_jax.rl.ppo import held_out_score_stats
   from xy_jax.train.setup import setup
   meta = load_meta(rm_checkpoint)

@@ -10,7 +10,7 @@ from xy_jax.infer.generate import decode
 from xy_jax.infer.sampling import SamplingConfig
 from xy_jax.models.factory import init_model
 from xy_jax.models.llama import CausalLM
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 from xy_jax.models.presets import get_preset
 from xy_jax.rl.rollout_layout import auto_shape, parse, rollout_layout
 from xy_jax.sharding import LogicalSharding, make_mesh

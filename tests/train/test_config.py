@@ -10,7 +10,7 @@ import pytest
 
 from tests.train.train_helpers import env
 from xy_jax.config import base_config, validate
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.py")))

@@ -10,7 +10,7 @@ import pytest
 from tests.train.test_config import ROOT, load
 from tests.train.train_helpers import env
 from xy_jax.config import validate
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 from xy_jax.train.eval_tasks import eval_splits
 
 CMMLU = os.path.join(ROOT, "data", "eval", "bench", "cmmlu")  # dev splits of 5 rows

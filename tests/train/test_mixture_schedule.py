@@ -9,7 +9,7 @@ import pytest
 from tests.train.test_config import ROOT, load
 from xy_jax.config import validate
 from xy_jax.data.pipeline import resumed_schedule
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 from xy_jax.train.loop import run
 
 SCHEDULE = ((0, {"finance": 0.9, "general": 0.1}), (10, {"finance": 0.1, "general": 0.9}))

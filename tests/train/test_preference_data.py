@@ -11,7 +11,7 @@ import pytest
 
 from tests.train.train_helpers import ROOT, env
 from xy_jax.data.tokenizer import load_tokenizer
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 from xy_jax.train.preference_steps import PairShape, preference_data
 
 SAME = [{"prompt": f"问题{i}？", "chosen": f"回答{i}。", "rejected": f"回答{i}。"} for i in range(12)]

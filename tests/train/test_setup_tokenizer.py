@@ -7,7 +7,7 @@ import pytest
 from tests.train.test_config import load
 from tests.train.train_helpers import ROOT
 from xy_jax.data.tokenizer_training import train_tokenizer
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 from xy_jax.train.setup import tokenizer_file_for
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.train.test_config import ROOT, load
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 from xy_jax.train import trainable
 from xy_jax.train.loop import run
 from xy_jax.train.setup import setup

@@ -22,7 +22,7 @@ from safetensors.numpy import save_file
 
 from xy_jax import checkpoint
 from xy_jax.convert import hf_config, hf_weights
-from xy_jax.convert.hf_config import ConversionError
+from xy_jax.errors import ConversionError
 from xy_jax.data.tokenizer import ChatTemplate, Tokenizer
 from xy_jax.io_utils import atomic_output_dir, check_output
 from xy_jax.models.factory import MODEL_CLASSES, abstract_model, param_paths, state_shardings

@@ -7,7 +7,8 @@ import os
 from typing import Any
 
 from xy_jax.data.tokenizer import ChatTemplate
-from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.errors import ConfigError, ConversionError
+from xy_jax.models.model_config import ModelConfig
 
 # The model card's sampling defaults.
 GENERATION_DEFAULTS = {"do_sample": True, "temperature": 0.7, "top_p": 0.95, "max_new_tokens": 256}
@@ -43,10 +44,6 @@ def model_kind(path: str) -> str:
       return kind
   raise ConversionError(f"{path}: architectures={archs}; expected LlamaForCausalLM or "
                         f"LlamaForSequenceClassification")
-
-
-class ConversionError(RuntimeError):
-  """One line for a person: names the file and, where it applies, the tensor."""
 
 
 def read_json(path: str) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from typing import Iterator
 import numpy as np
 from safetensors import safe_open
 
-from xy_jax.convert.hf_config import ConversionError, read_json
+from xy_jax.errors import ConversionError
+from xy_jax.convert.hf_config import read_json
 
 LAYER_PREFIX = "model.layers."
 

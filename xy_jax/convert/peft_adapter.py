@@ -19,7 +19,8 @@ from flax import nnx
 from safetensors.numpy import save_file
 
 from xy_jax.convert.hf import unflatten
-from xy_jax.convert.hf_config import ConversionError, write_json
+from xy_jax.errors import ConversionError
+from xy_jax.convert.hf_config import write_json
 from xy_jax.convert.hf_weights import LAYER_PREFIX
 from xy_jax.io_utils import atomic_output_dir, check_output
 from xy_jax.models import int_weights, lora

@@ -28,7 +28,7 @@ import numpy as np
 from xy_jax.data.buckets import PackedRows, build_row, pack
 from xy_jax.data.step_source import StepSource
 from xy_jax.data.prepared import PreparedSource
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,7 +28,7 @@ import numpy as np
 from xy_jax.data.sources import SkipReport, expand_paths, read_documents
 from xy_jax.data.tokenizer import Tokenizer
 from xy_jax.io_utils import atomic_output_dir
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 
 CHUNK_DOCS = 512
 

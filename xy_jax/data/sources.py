@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 
 TEXT_SUFFIXES = (".txt", ".jsonl", ".json")
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 
 import sentencepiece as spm
 
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 
 HUMAN, ASSISTANT = "Human", "Assistant"
 

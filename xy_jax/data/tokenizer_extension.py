@@ -20,7 +20,7 @@ import sentencepiece as spm
 from sentencepiece import sentencepiece_model_pb2 as sp_pb2
 
 from xy_jax.data.sources import SkipReport, read_documents
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 
 NORMAL = sp_pb2.ModelProto.SentencePiece.NORMAL
 UNUSED = sp_pb2.ModelProto.SentencePiece.UNUSED

@@ -24,7 +24,7 @@ from xy_jax.eval.prompts import context, continuations
 from xy_jax.eval.tasks import BENCHMARKS, LETTERS, Split, field_name, load_split
 from xy_jax.infer.generate import Generator
 from xy_jax.infer.sampling import SamplingConfig
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 from xy_jax.sharding import LogicalSharding
 
 MODES = ("loglik", "generate")

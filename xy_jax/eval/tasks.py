@@ -24,7 +24,7 @@ import os
 
 from xy_jax.data.sources import SkipReport
 from xy_jax.eval.subjects import CEVAL_SUBJECTS, CMMLU_SUBJECTS, FINANCEIQ_SUBJECTS, MMLU_SUBJECTS
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 
 LETTERS = ("A", "B", "C", "D")
 

@@ -24,7 +24,7 @@ from xy_jax import cli
 from xy_jax.data.sources import expand_paths
 from xy_jax.data.tokenizer_extension import HELD_OUT_EVERY
 from xy_jax.io_utils import check_output
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 from xy_jax.vocab_extension import extend_vocabulary
 
 cli.define_model_source_flags()

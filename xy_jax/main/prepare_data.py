@@ -19,7 +19,7 @@ from xy_jax import cli
 from xy_jax.data.prepared import prepare_source
 from xy_jax.train.pretrain import prepare_configured_source
 from xy_jax.data.tokenizer import load_tokenizer
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 
 config_flags.DEFINE_config_file("config", None, "training config whose data.sources to prepare",
                                 lock_config=False)

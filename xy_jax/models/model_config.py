@@ -8,6 +8,7 @@ from typing import Any
 import ml_collections
 
 from xy_jax.models import lora
+from xy_jax.errors import ConfigError
 
 ROPE_TYPES = ("default", "linear", "dynamic", "llama3")
 REMAT_POLICIES = ("none", "full", "dots", "dots_with_no_batch_dims", "save_qkv_proj")
@@ -15,10 +16,6 @@ ATTENTION_IMPLS = ("auto", "xla", "cudnn", "splash")
 QUANT_MODES = ("none", "int8", "int4")
 # How a model runs rather than what it is: a run's config sets these over any loaded weights.
 NUMERICS = ("dtype", "scan_layers", "remat_policy", "attention_impl")
-
-
-class ConfigError(ValueError):
-  """A config field has a value we cannot use; the message names the field."""
 
 
 @dataclasses.dataclass(frozen=True)

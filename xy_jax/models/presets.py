@@ -6,7 +6,8 @@ matching shape, and the HF importer reads the true ones from `config.json`.
 
 from __future__ import annotations
 
-from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.errors import ConfigError
+from xy_jax.models.model_config import ModelConfig
 
 XUANYUAN_VOCAB = 39438
 

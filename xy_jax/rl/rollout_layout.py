@@ -28,8 +28,9 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from xy_jax.models.factory import abstract_model, state_shardings
 from xy_jax.models.llama import CausalLM
-from xy_jax.models.model_config import ConfigError, ModelConfig
-from xy_jax.sharding import LogicalSharding, ShardingError, make_mesh
+from xy_jax.errors import ConfigError, ShardingError
+from xy_jax.models.model_config import ModelConfig
+from xy_jax.sharding import LogicalSharding, make_mesh
 
 MAX_TENSOR = 8
 

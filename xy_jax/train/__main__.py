@@ -40,7 +40,8 @@ def main(argv):
   distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id,
                          FLAGS.distributed, FLAGS.cpu_collectives)
   import xy_jax.stages  # noqa: F401  registers every stage (the entry point is the composition root)
-  from xy_jax.train.loop import TrainingError, run
+  from xy_jax.errors import TrainingError
+  from xy_jax.train.loop import run
   log = cli.log if jax.process_index() == 0 else (lambda *_: None)
   try:
     result = run(FLAGS.config, FLAGS.workdir, log=log, interrupts=interrupts)

@@ -11,7 +11,7 @@ from ml_collections import ConfigDict
 
 from xy_jax.eval.run import EvalSpec, Evaluator, check_fits, read_split
 from xy_jax.eval.tasks import Split
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 
 
 def eval_specs(cfg: ConfigDict) -> list[EvalSpec]:

@@ -21,7 +21,7 @@ from ml_collections import ConfigDict
 
 from xy_jax import checkpoint, distributed
 from xy_jax.data.pipeline import resumed_schedule, train_iterator
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError, TrainingError
 from xy_jax.train import adapters, trainable
 from xy_jax.train.eval_tasks import EvalTasks, eval_splits
 from xy_jax.train.interrupts import Interrupts
@@ -29,10 +29,6 @@ from xy_jax.train.metrics import MetricsWriter, Progress
 from xy_jax.train.setup import setup
 from xy_jax.train.state import TrainState
 from xy_jax.train.workdir import WorkdirLock, truncate_metrics
-
-
-class TrainingError(RuntimeError):
-  """The run cannot go on (e.g. non-finite losses); the message says why and what to try."""
 
 
 @dataclasses.dataclass

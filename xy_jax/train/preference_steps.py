@@ -13,7 +13,7 @@ from xy_jax.data.preference import Pairs, pair_batch, read_pairs
 from xy_jax.data.sources import SkipReport, expand_paths
 from xy_jax.data.step_source import ShuffledSteps
 from xy_jax.data.tokenizer import ChatTemplate, Tokenizer
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 from xy_jax.train.task import check_rows
 
 

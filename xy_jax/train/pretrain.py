@@ -18,7 +18,8 @@ from xy_jax.data.sft import prepare_sft_source, sft_settings
 from xy_jax.data.sources import expand_paths
 from xy_jax.data.tokenizer import ChatTemplate, Tokenizer
 from xy_jax.models.llama import CausalLM
-from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.errors import ConfigError
+from xy_jax.models.model_config import ModelConfig
 from xy_jax.train.losses import lm_loss
 from xy_jax.train.task import Task, check_rows
 

@@ -13,7 +13,8 @@ from typing import Any, Callable
 import jax
 from flax import nnx
 
-from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.errors import ConfigError
+from xy_jax.models.model_config import ModelConfig
 
 # (cfg, model_cfg, tokenizer | None, sharding, log) -> Task; tokenizer None: shapes only (planning)
 TaskBuilder = Callable[..., "Task"]

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 
 Mask = Any  # a tree of bools shaped like the parameters, or None (everything trains)
 

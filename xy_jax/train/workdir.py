@@ -15,7 +15,7 @@ import os
 import socket
 import time
 
-from xy_jax.models.model_config import ConfigError
+from xy_jax.errors import ConfigError
 
 LOCK_FILE = "run.lock"
 
