@@ -28,14 +28,11 @@ import orbax.checkpoint as ocp
 from absl import logging
 from flax import nnx
 
-from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.errors import CheckpointError, ConfigError
+from xy_jax.models.model_config import ModelConfig
 from xy_jax.orbax_errors import io_failure
 
 TOKENIZER_FILE = "tokenizer.model"
-
-
-class CheckpointError(RuntimeError):
-  """A checkpoint is missing, partial or unreadable; the message names the path."""
 
 
 def manager(path: str, **options) -> ocp.CheckpointManager:
