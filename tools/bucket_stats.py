@@ -5,4 +5,6 @@ command working."""
 
 import runpy
 
-runpy.run_module("xy_jax.main.bucket_stats", run_name="__main__")
+# Guarded: multiprocessing workers (spawn) import this file again and must not rerun the program.
+if __name__ == "__main__":
+  runpy.run_module("xy_jax.main.bucket_stats", run_name="__main__")

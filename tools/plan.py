@@ -7,4 +7,6 @@ import os
 import runpy
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")  # compile for TPU; execute nothing (read at jax import)
-runpy.run_module("xy_jax.main.plan", run_name="__main__")
+# Guarded: multiprocessing workers (spawn) import this file again and must not rerun the program.
+if __name__ == "__main__":
+  runpy.run_module("xy_jax.main.plan", run_name="__main__")
