@@ -14,7 +14,8 @@ from xy_jax.convert.hf import load_hf
 from xy_jax.convert.hf_config import model_kind
 from xy_jax.models.actor_critic import actor_critic_class
 from xy_jax.models.factory import MODEL_CLASSES, abstract_model, model_from_values, state_shardings
-from xy_jax.models.model_config import NUMERICS, ConfigError, ModelConfig
+from xy_jax.errors import ConfigError
+from xy_jax.models.model_config import NUMERICS, ModelConfig
 from xy_jax.sharding import LogicalSharding
 
 
@@ -34,7 +35,7 @@ def load_checkpoint(path: str, sharding: LogicalSharding, step: int | None = Non
   """A checkpoint's model: `step`, or the newest readable step (a damaged newer one is reported
   and skipped). PPO checkpoints hold two: `part` picks "actor" (default) or "critic"."""
   step, (meta, model) = checkpoint.newest_readable(
-      path, lambda s: _restore(path, sharding, s, **overrides), step, log)
+      path, lambda s: _restore(path, sharding, s, log, **overrides), step, log)
   cfg = checkpoint.model_config_from_meta(meta, path).replace(**overrides)
   kind = meta.get("kind", "causal_lm")
   if kind == "ppo":
@@ -49,12 +50,31 @@ def load_checkpoint(path: str, sharding: LogicalSharding, step: int | None = Non
   return LoadedModel(cfg, model, kind, checkpoint.tokenizer_path(path), meta, step)
 
 
+def load_source(field: str, path: str, sharding: LogicalSharding,
+                log: Callable[[str], None] = checkpoint._stderr, **overrides) -> LoadedModel:
+  """The model a training run reads from another run's checkpoint `path` (config `field`): the
+  step this run pinned (checkpoint.run_pins), checked."""
+  pin = checkpoint.run_pins().checkpoint(field, path)
+  return _load_step(pin["checkpoint"], pin["step"], field, "this run", sharding, log, **overrides)
+
+
+def _load_step(path: str, step: int | None, field: str, user: str, sharding: LogicalSharding,
+               log: Callable[[str], None], **overrides) -> LoadedModel:
+  """A source's step; its damage is the source's fault (SourceChanged naming `field`), never a
+  reason to fall back to an older step of `user`."""
+  try:
+    return load_checkpoint(path, sharding, step, log=log, **overrides)
+  except checkpoint.CheckpointError as e:
+    raise checkpoint.SourceChanged(f"{field}: {e}; {user} was built on it") from None
+
+
 def _critic_config(meta: dict, path: str, overrides: dict) -> ModelConfig:
   return ModelConfig.from_dict(meta["stage_meta"]["critic_model"], field=f"{path}:critic").replace(
       **overrides)
 
 
-def _restore(path: str, sharding: LogicalSharding, step: int, **overrides) -> tuple[dict, nnx.Module]:
+def _restore(path: str, sharding: LogicalSharding, step: int, log: Callable[[str], None],
+             **overrides) -> tuple[dict, nnx.Module]:
   """(meta, model) of one step; CheckpointError when it cannot be read."""
   meta = checkpoint.load_meta(path, step)
   cfg = checkpoint.model_config_from_meta(meta, path).replace(**overrides)
@@ -68,32 +88,47 @@ def _restore(path: str, sharding: LogicalSharding, step: int, **overrides) -> tu
   graphdef, abs_state = abstract_model(cls, cfg, sharding)
   target = checkpoint.abstract_pure_params(abs_state, state_shardings(abs_state, sharding))
   if meta.get("lora_base"):
-    return meta, _with_base(cls, cfg, meta, path, step, target, sharding, overrides)
+    return meta, _with_base(cls, cfg, meta, path, step, target, sharding, overrides, log)
   nnx.replace_by_pure_dict(abs_state, checkpoint.restore_params(path, target, step))
   return meta, nnx.merge(graphdef, abs_state)
 
 
 def _with_base(cls, cfg: ModelConfig, meta: dict, path: str, step: int, target: dict,
-               sharding: LogicalSharding, overrides: dict) -> nnx.Module:
+               sharding: LogicalSharding, overrides: dict, log: Callable[[str], None]) -> nnx.Module:
   """A LoRA checkpoint's model: what it stored (the parameters its `trainable` pattern selects:
-  adapters, and a PPO critic) on the base its meta names (`lora_base`)."""
+  adapters, and a PPO critic) on the base its meta names (`lora_base`: the exact step and digest
+  it was trained on). The base is read first: a missing or changed base stops with one line
+  naming it, before anything blames this checkpoint."""
   base = meta["lora_base"]
-  stored = checkpoint.restore_params(path, checkpoint.params_matching(target, meta["trainable"]), step)
   numerics = {k: v for k, v in overrides.items() if k in NUMERICS}
-  where = base.get("checkpoint") or base.get("hf")
-  if not where or not os.path.exists(where):
-    raise checkpoint.CheckpointError(f"{path}/{step}: a LoRA checkpoint whose base {where} is missing "
-                                     "(meta lora_base); put the base back at that path")
-  if base.get("checkpoint"):
-    src = load_checkpoint(base["checkpoint"], sharding, **numerics).model
-  else:
-    src = load_hf(base["hf"], sharding, model_kind(os.path.join(base["hf"], "config.json")),
-                  cfg.param_dtype, log=lambda _: None, **numerics)[1]
-  base_params = nnx.to_pure_dict(nnx.state(src))
+  base_params = _base_params(base, cfg, sharding, numerics, f"the LoRA checkpoint {path}/{step}", log)
+  stored = checkpoint.restore_params(path, checkpoint.params_matching(target, meta["trainable"]), step)
   if base.get("part"):  # the base of one part (a PPO actor)
     base_params = {base["part"]: base_params}
+  where = base.get("checkpoint") or base.get("hf")
   return model_from_values(cls, cfg, sharding, with_adapters(cls, cfg, base_params, sharding,
-                                                             adapters=stored))
+                                                             adapters=stored,
+                                                             origin=f"lora_base: {where}"))
+
+
+def _base_params(base: dict, cfg: ModelConfig, sharding: LogicalSharding, numerics: dict, user: str,
+                 log: Callable[[str], None]) -> dict:
+  """The float parameters of a LoRA checkpoint's base (pure dict)."""
+  where = base.get("checkpoint") or base.get("hf")
+  if "digest" in base:
+    checkpoint.check_pin(base, "lora_base", user)
+  elif not where or not os.path.exists(where):
+    raise checkpoint.SourceChanged(f"lora_base: {where} is gone (moved or deleted?); {user} was "
+                                   "built on it: put it back at that path")
+  if base.get("hf"):
+    src = load_hf(base["hf"], sharding, model_kind(os.path.join(base["hf"], "config.json")),
+                  cfg.param_dtype, log=lambda _: None, **numerics)[1]
+    return nnx.to_pure_dict(nnx.state(src))
+  if base.get("step") is None:
+    log(f"lora_base: {where}: {user} does not record which step it was trained on (written before "
+        "bases were pinned); reading the newest readable step")
+  src = _load_step(where, base.get("step"), "lora_base", user, sharding, log, **numerics).model
+  return nnx.to_pure_dict(nnx.state(src))
 
 
 def load_model(*, hf: str | None, ckpt: str | None, sharding: LogicalSharding,
@@ -127,9 +162,10 @@ def _fresh_adapters(cls, cfg: ModelConfig, sharding: LogicalSharding, seed: int)
 
 
 def with_adapters(cls, cfg: ModelConfig, base: dict, sharding: LogicalSharding, seed: int = 0,
-                  adapters: dict | None = None) -> dict:
+                  adapters: dict | None = None, origin: str = "the base model") -> dict:
   """Parameters (pure dict) of a LoRA model `cfg`: the float `base` (no adapters), `adapters`
-  (None: freshly initialised), the base quantised to `cfg.quant` (QLoRA) when that is set."""
+  (None: freshly initialised), the base quantised to `cfg.quant` (QLoRA) when that is set.
+  `origin` names the base in errors ("init_from_checkpoint: DIR")."""
   float_cfg = cfg.replace(quant="none")
   if adapters is None:
     adapters = _fresh_adapters(cls, float_cfg, sharding, seed)
@@ -141,7 +177,8 @@ def with_adapters(cls, cfg: ModelConfig, base: dict, sharding: LogicalSharding, 
     if key in extra:
       return extra[key]
     if key not in flat:
-      raise ConfigError(f"parameter {key}: not in the base model")
+      raise ConfigError(f"{origin}: has no parameter {key}, which this LoRA model needs (another "
+                        "kind of model?)")
     return flat[key].astype(x.dtype)
 
   params = jax.tree_util.tree_map_with_path(pick, nnx.to_pure_dict(abstract_model(cls, float_cfg, sharding)[1]))

@@ -73,7 +73,8 @@ def test_lora_trains_only_the_adapters_and_leaves_the_base_bit_identical(lora_ru
   base_params = _dir_bytes(os.path.join(lm_checkpoint, "40", "params"))
   assert lora_params < 0.15 * base_params, (lora_params, base_params)
   meta = json.load(open(f"{workdir}/checkpoints/30/meta/metadata"))
-  assert meta["lora_base"] == {"checkpoint": os.path.abspath(lm_checkpoint)}
+  assert meta["lora_base"]["checkpoint"] == os.path.abspath(lm_checkpoint)
+  assert meta["lora_base"]["step"] == 40  # pinned (tests/train/test_base_pinning.py)
 
 
 def test_lora_resume_is_exact(tmp_path, lora_run, lm_checkpoint):
@@ -136,7 +137,7 @@ def test_qlora_trains_adapters_on_an_int8_base(tmp_path, lm_checkpoint, one_devi
 def test_lora_config_errors_name_the_field(overrides, message):
   from tests.train.test_config import load
   from xy_jax.config import validate
-  from xy_jax.models.model_config import ConfigError
+  from xy_jax.errors import ConfigError
   cfg = load(os.path.join(ROOT, "configs", "sft_tiny.py"))
   cfg.lora.rank = 4
   for key, value in overrides.items():

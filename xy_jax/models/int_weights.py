@@ -18,6 +18,8 @@ import math
 import jax
 import jax.numpy as jnp
 
+from xy_jax.errors import ConfigError
+
 MODES = ("none", "int8", "int4")
 _QMAX = {"int8": 127, "int4": 7}
 _STORAGE = {"int8": jnp.int8, "int4": jnp.int4}
@@ -43,6 +45,25 @@ def num_groups(k: int, mode: str, group_size: int) -> int:
     raise ValueError(f"model.quant_group_size={group_size} does not divide a projection's contracted "
                      f"size {k}; use a common divisor such as {hint}")
   return k // group_size
+
+
+def contracted_sizes(cfg) -> list[int]:
+  """The contracted sizes of a model's quantisable projections (a ModelConfig `cfg`)."""
+  return sorted({cfg.hidden_size, cfg.num_attention_heads * cfg.resolved_head_dim, cfg.intermediate_size})
+
+
+def check_group_size(cfg, field: str) -> None:
+  """ConfigError naming `field` (where `cfg.quant_group_size` came from) unless the int4 groups
+  divide every projection; the advice is a size that divides them all."""
+  gs = cfg.quant_group_size
+  if cfg.quant != "int4" or gs <= 0:
+    return
+  bad = [k for k in contracted_sizes(cfg) if k > gs and k % gs]
+  if bad:
+    hint = math.gcd(gs, *contracted_sizes(cfg))
+    raise ConfigError(f"{field}={gs} does not divide the contracted size {bad[0]} of this model's "
+                      f"projections ({', '.join(map(str, contracted_sizes(cfg)))}); use {hint}, "
+                      f"which divides them all: {field}={hint}")
 
 
 def quantize(w: jax.Array, n_in: int, mode: str, group_size: int,

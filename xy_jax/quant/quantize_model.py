@@ -11,7 +11,8 @@ from flax import nnx
 from xy_jax import checkpoint
 from xy_jax.models.factory import abstract_model, param_paths, state_shardings
 from xy_jax.models.llama import Weight
-from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.errors import ConfigError
+from xy_jax.models.model_config import ModelConfig
 from xy_jax.models import int_weights
 from xy_jax.sharding import LogicalSharding
 
@@ -36,6 +37,8 @@ def quantize_model(model: nnx.Module, cfg: ModelConfig, mode: str, sharding: Log
   qcfg = cfg.replace(quant=mode, quant_group_size=cfg.quant_group_size if group_size is None
                      else group_size)
   qcfg.validate()
+  # The tools pass their --group_size flag; a model's own config otherwise.
+  int_weights.check_group_size(qcfg, "model.quant_group_size" if group_size is None else "--group_size")
   cls = type(model)
   graphdef, abs_state = abstract_model(cls, qcfg, sharding)
   shardings = param_paths(state_shardings(abs_state, sharding)) if sharding.mesh is not None else {}

@@ -1,11 +1,15 @@
 """PPO stage: actor, reference, critic and reward models on one mesh (../shared/rlhf.md).
 
-`build` checks the config, loads the frozen reference and reward models (or, when planning, their
-shapes) and the prompts; the step itself is `PPOLearner` (rl/ppo_learner.py). Only actor and
-critic are trained and checkpointed (as one `ActorCritic` model).
+`build` checks the config, reads the models' configs and the prompts; the frozen reference and
+reward models load when the first step needs them (`load_frozen`: the steps the run pinned, so a
+resume reads the same ones), or, when planning, are shapes. The step itself is `PPOLearner`
+(rl/ppo_learner.py). Only actor and critic are trained and checkpointed (as one `ActorCritic`
+model).
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 from ml_collections import ConfigDict
@@ -17,10 +21,11 @@ from xy_jax.data.step_source import ShuffledSteps
 from xy_jax.data.tokenizer import ChatTemplate, Tokenizer
 from xy_jax.models.actor_critic import actor_critic_class
 from xy_jax.models.llama import CausalLM
-from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.errors import ConfigError
+from xy_jax.models.model_config import ModelConfig
 from xy_jax.models.presets import get_preset
 from xy_jax.models.reward import RewardModel
-from xy_jax.rl.ppo_learner import PTX_KEYS, PPOLearner, load_model
+from xy_jax.rl.ppo_learner import ACTOR_FIELD, PTX_KEYS, REWARD_FIELD, PPOLearner, load_model
 from xy_jax.rl.prompts import prompt_batch, read_prompts
 from xy_jax.rl.rewards import RULES
 from xy_jax.train.frozen import abstract_frozen, split_frozen
@@ -39,7 +44,6 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
   check_rows("ppo.prompts_per_step", p.prompts_per_step, p.prompts_per_step, sharding, what="prompts")
   seq_len = p.max_prompt_len + p.max_answer_len
   critic_path = p.critic_checkpoint or p.reward_checkpoint
-  reward_norm = None  # (mean, std) of the reward model's held-out scores, when normalising
 
   if tok is None:  # planning
     actor_cfg = model_cfg
@@ -49,6 +53,8 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
     ref_graph, ref_params = abstract_frozen(CausalLM, actor_cfg, sharding, p.frozen_dtype)
     rm_graph, rm_params = (None, None) if p.reward_fn else abstract_frozen(
         RewardModel, critic_cfg, sharding, p.frozen_dtype)
+    frozen = {"ref_graph": ref_graph, "ref_params": ref_params, "rm_graph": rm_graph,
+              "rm_params": rm_params, "reward_norm": None}
     eos, pad = actor_cfg.eos_token_id, actor_cfg.pad_token_id
   else:
     if not p.actor_checkpoint:
@@ -61,22 +67,10 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
     actor_cfg = checkpoint.model_config_from_meta(actor_meta, p.actor_checkpoint).replace(**numerics)
     critic_cfg = checkpoint.model_config_from_meta(
         checkpoint.load_meta(critic_path), critic_path).replace(**numerics)
-    reference = load_model(p.actor_checkpoint, "ppo.actor_checkpoint (reference)", sharding, numerics, log)
-    ref_graph, ref_params = split_frozen(reference.model, p.frozen_dtype)
-    if p.reward_fn is None:
-      reward = load_model(p.reward_checkpoint, "ppo.reward_checkpoint", sharding, numerics, log)
-      if reward.kind != "reward":
-        raise ConfigError(f"ppo.reward_checkpoint: {p.reward_checkpoint} holds a {reward.kind} "
-                          f"model, not a reward model")
-      rm_graph, rm_params = split_frozen(reward.model, p.frozen_dtype)
-      if p.normalize_reward:
-        reward_norm = held_out_score_stats(checkpoint.load_meta(p.reward_checkpoint),
-                                           p.reward_checkpoint)
-        log(f"ppo.normalize_reward: scores become (score - {reward_norm[0]:.4f}) / "
-            f"{reward_norm[1]:.4f}, the reward model's held-out statistics")
-    else:
-      rm_graph = rm_params = None
+    if p.reward_fn is None:  # checked now on the newest meta; the weights load at the first step
+      _check_reward(checkpoint.load_meta(p.reward_checkpoint), p)
     eos, pad = tok.eos_id, tok.pad_id
+    frozen = functools.partial(load_frozen, p, sharding, numerics, log)
   if seq_len > actor_cfg.max_position_embeddings:
     raise ConfigError(f"ppo.max_prompt_len + ppo.max_answer_len = {seq_len} exceeds the actor's "
                       f"max_position_embeddings={actor_cfg.max_position_embeddings}")
@@ -91,11 +85,10 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
       out.update({f"ptx_{k}": ((b, seq_len), "int32") for k in PTX_KEYS})
     return {f"prompts x {p.max_prompt_len} + answers x {p.max_answer_len}": out}
 
-  frozen = {"ref_graph": ref_graph, "ref_params": ref_params, "rm_graph": rm_graph,
-            "rm_params": rm_params, "reward_norm": reward_norm}
   task = Task(
       name="ppo", model_cls=actor_critic_class(critic_cfg),
       kind="ppo", loss_sums=None, train_source=None, eval_sets={}, model_config=actor_cfg,
+      data_plan={"prompts_per_step": p.prompts_per_step},
       learner=PPOLearner(cfg, actor_cfg, critic_cfg, frozen, eos, pad, log),
       flops_per_token=lambda n: actor_cfg.flops_per_token(n) + critic_cfg.flops_per_token(n),
       meta={"critic_model": critic_cfg.to_dict(), "actor_checkpoint": p.actor_checkpoint,
@@ -147,6 +140,34 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
                                     seq_len, jax.process_index(), jax.process_count())
   task.summary[0] = f"{len(prompts)} prompts; " + task.summary[0]
   return task
+
+
+def _check_reward(meta: dict, p: ConfigDict) -> None:
+  kind = meta.get("kind", "causal_lm")
+  if kind != "reward":
+    raise ConfigError(f"ppo.reward_checkpoint: {p.reward_checkpoint} holds a {kind} model, not a "
+                      "reward model")
+  if p.normalize_reward:
+    held_out_score_stats(meta, p.reward_checkpoint)  # raises when the statistics are missing
+
+
+def load_frozen(p: ConfigDict, sharding, numerics: dict, log) -> dict:
+  """The reference and reward models (graphs, parameters in ppo.frozen_dtype) and the reward
+  normalisation: the steps this run pinned."""
+  reference = load_model(p.actor_checkpoint, ACTOR_FIELD, sharding, numerics, log, "reference")
+  ref_graph, ref_params = split_frozen(reference.model, p.frozen_dtype)
+  out = {"ref_graph": ref_graph, "ref_params": ref_params, "rm_graph": None, "rm_params": None,
+         "reward_norm": None}
+  if p.reward_fn is not None:
+    return out
+  reward = load_model(p.reward_checkpoint, REWARD_FIELD, sharding, numerics, log)
+  _check_reward(reward.meta, p)
+  out["rm_graph"], out["rm_params"] = split_frozen(reward.model, p.frozen_dtype)
+  if p.normalize_reward:
+    out["reward_norm"] = held_out_score_stats(reward.meta, p.reward_checkpoint)
+    log(f"ppo.normalize_reward: scores become (score - {out['reward_norm'][0]:.4f}) / "
+        f"{out['reward_norm'][1]:.4f}, the reward model's held-out statistics")
+  return out
 
 
 def held_out_score_stats(meta: dict, path: str) -> tuple[float, float]:

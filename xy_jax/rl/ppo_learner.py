@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -24,10 +25,11 @@ from ml_collections import ConfigDict
 
 from xy_jax.infer.generate import decode
 from xy_jax.infer.sampling import SamplingConfig
-from xy_jax.loading import load_checkpoint, with_adapters
+from xy_jax.loading import load_source, with_adapters
 from xy_jax.models.factory import abstract_model, init_model
 from xy_jax.models.llama import CausalLM
-from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.errors import ConfigError
+from xy_jax.models.model_config import ModelConfig
 from xy_jax.models.reward import RewardModel, sequence_scores
 from xy_jax.rl import ppo_math
 from xy_jax.rl.rewards import RULES
@@ -41,11 +43,18 @@ from xy_jax.train.step import make_train_step
 PTX_KEYS = ("tokens", "positions", "segment_ids", "loss_mask")
 
 
-def load_model(path: str, field: str, sharding, numerics: dict, log):
+ACTOR_FIELD = "ppo.actor_checkpoint"
+CRITIC_FIELD = "ppo.critic_checkpoint"
+REWARD_FIELD = "ppo.reward_checkpoint"
+
+
+def load_model(path: str, field: str, sharding, numerics: dict, log, role: str = ""):
+  """The step of `path` this run pinned (`field` names it; `role` says what it is read as)."""
   if not path:
     raise ConfigError(f"{field}: required for stage 'ppo'")
-  loaded = load_checkpoint(path, sharding, **numerics)
-  log(f"{field}: {path} ({loaded.kind}, {loaded.cfg.param_count() / 1e6:.2f}M params)")
+  loaded = load_source(field, path, sharding, log, **numerics)
+  log(f"{field}{f' ({role})' if role else ''}: {path} step {loaded.step} ({loaded.kind}, "
+      f"{loaded.cfg.param_count() / 1e6:.2f}M params)")
   return loaded
 
 
@@ -64,12 +73,21 @@ class PPOLearner(Learner):
     return {"checkpoint": os.path.abspath(path), "part": "actor"} if path else {}
   estimates_time = False  # generation is a loop XLA's cost model counts once
 
-  def __init__(self, cfg: ConfigDict, actor_cfg: ModelConfig, critic_cfg: ModelConfig, frozen: dict,
-               eos: int, pad: int, log):
-    """`frozen`: reference and reward graph/params (abstract when planning) and reward_norm."""
+  def __init__(self, cfg: ConfigDict, actor_cfg: ModelConfig, critic_cfg: ModelConfig,
+               frozen: dict | Callable[[], dict], eos: int, pad: int, log):
+    """`frozen`: reference and reward graph/params (abstract when planning) and reward_norm, or a
+    function loading them when first needed (the first step: after a resume's restore, so they
+    are the steps the run pinned)."""
     self.cfg, self.p = cfg, cfg.ppo
-    self.actor_cfg, self.critic_cfg, self.frozen = actor_cfg, critic_cfg, frozen
+    self.actor_cfg, self.critic_cfg = actor_cfg, critic_cfg
+    self._load_frozen, self._frozen = (frozen, None) if callable(frozen) else (None, frozen)
     self.eos, self.pad, self.log = eos, pad, log
+
+  @property
+  def frozen(self) -> dict:
+    if self._frozen is None:
+      self._frozen = self._load_frozen()
+    return self._frozen
 
   # --- state -----------------------------------------------------------------------------------
   def optimizer(self, cfg):
@@ -80,8 +98,8 @@ class PPOLearner(Learner):
   def init_params(self, cfg, model_cfg, model_cls, sharding, log):
     p, numerics = self.p, model_cfg.numerics()
     critic_path = p.critic_checkpoint or p.reward_checkpoint
-    actor = load_model(p.actor_checkpoint, "ppo.actor_checkpoint (actor)", sharding, numerics, log)
-    critic = load_model(critic_path, "ppo.critic_checkpoint", sharding, numerics, log)
+    actor = load_model(p.actor_checkpoint, ACTOR_FIELD, sharding, numerics, log, "actor")
+    critic = load_model(critic_path, CRITIC_FIELD, sharding, numerics, log)
     critic_params = nnx.to_pure_dict(nnx.state(critic.model))
     if critic.kind != "reward":  # a chat model as critic: its body plus a fresh value head
       fresh = nnx.to_pure_dict(nnx.state(init_model(RewardModel, self.critic_cfg, sharding, cfg.seed)))
@@ -89,7 +107,8 @@ class PPOLearner(Learner):
       log("ppo.critic_checkpoint: a causal LM; its body gets a fresh value head")
     actor_params = nnx.to_pure_dict(nnx.state(actor.model))
     if model_cfg.lora_rank:  # adapters on the actor (its base frozen, held as lora.base_quant says)
-      actor_params = with_adapters(CausalLM, model_cfg, actor_params, sharding, cfg.seed)
+      actor_params = with_adapters(CausalLM, model_cfg, actor_params, sharding, cfg.seed,
+                                   origin=f"{ACTOR_FIELD}: {p.actor_checkpoint}")
     return model_cfg, {"actor": actor_params, "critic": critic_params}
 
   def init_extra(self, params):
@@ -131,7 +150,7 @@ class PPOLearner(Learner):
     return sums
 
   def build_step(self, ctx: StepContext):
-    cfg, p, frozen = self.cfg, self.p, self.frozen
+    cfg, p = self.cfg, self.p  # self.frozen is read at the first step, not here (see __init__)
     P, N, eos, pad = p.max_prompt_len, p.max_answer_len, self.eos, self.pad
     sampling = SamplingConfig(greedy=False, temperature=p.temperature, top_p=p.top_p, max_new_tokens=N)
     graphdef, lr_schedule = ctx.graphdef, ctx.lr_schedule
@@ -168,6 +187,7 @@ class PPOLearner(Learner):
 
     @jax.jit
     def experience(params, ref_params, rm_params, kl_coef, prompt_tokens, prompt_valid, answers, done):
+      frozen = self.frozen
       tokens, positions, seg, mask = sequence(prompt_tokens, prompt_valid, answers, done)
       m = nnx.merge(graphdef, params)
       logits, _ = m.actor(tokens, positions, seg)
@@ -235,6 +255,7 @@ class PPOLearner(Learner):
       return mb
 
     def step(state, batch):
+      frozen = self.frozen
       prompt_tokens, prompt_valid = batch["prompt_tokens"], batch["prompt_valid"]
       start = time.perf_counter()
       answers, done = rollout(state.params, prompt_tokens, prompt_valid, state.step)

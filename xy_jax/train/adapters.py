@@ -2,8 +2,8 @@
 
 A LoRA run is an `optim.trainable` run whose selection is the adapters: the base gets no gradient
 and no optimizer state and is never written. Its checkpoints hold the adapters only (a small
-fraction of the model) and name the base in their meta (`lora_base`), from which readers rebuild
-the model (`xy_jax.loading`).
+fraction of the model) and name the base in their meta (`lora_base`: its path, and the step and
+digest the run pinned, checkpoint.Pins), from which readers rebuild the model (`xy_jax.loading`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from typing import Any
 
 from ml_collections import ConfigDict
 
-from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.models.int_weights import check_group_size
+from xy_jax.errors import ConfigError
+from xy_jax.models.model_config import ModelConfig
 
 ADAPTER_PATTERN = r"\.lora_[ab]$"
 
@@ -23,12 +25,21 @@ def enabled(cfg: ConfigDict) -> bool:
 
 
 def apply(cfg: ConfigDict, model_cfg: ModelConfig) -> ModelConfig:
-  """`model_cfg` with the run's adapters and base quantisation (unchanged when LoRA is off)."""
+  """`model_cfg` with the run's adapters and base quantisation (unchanged when LoRA is off).
+
+  The shape comes from the starting weights, but a QLoRA base is quantised by this run: its int4
+  group size is this config's `model.quant_group_size`, the field the group-size check names.
+  """
   if not enabled(cfg):
     return model_cfg
   lo = cfg.lora
-  return model_cfg.replace(lora_rank=lo.rank, lora_alpha=float(lo.alpha), lora_dropout=float(lo.dropout),
-                           lora_targets=lo.targets, quant=lo.base_quant)
+  out = model_cfg.replace(lora_rank=lo.rank, lora_alpha=float(lo.alpha), lora_dropout=float(lo.dropout),
+                          lora_targets=lo.targets, quant=lo.base_quant)
+  if lo.base_quant == "none":
+    return out
+  out = out.replace(quant_group_size=cfg.model.quant_group_size)
+  check_group_size(out, "model.quant_group_size")
+  return out
 
 
 def base_reference(cfg: ConfigDict, required: bool = True) -> dict[str, str]:

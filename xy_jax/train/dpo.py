@@ -14,15 +14,19 @@ rewards/accuracies, rewards/margins, logps/chosen, logps/rejected.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
 from ml_collections import ConfigDict
 
+from xy_jax import checkpoint
 from xy_jax.data.tokenizer import Tokenizer
-from xy_jax.loading import load_checkpoint
+from xy_jax.loading import load_source
 from xy_jax.models.llama import CausalLM
-from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.errors import ConfigError
+from xy_jax.models.model_config import ModelConfig
 from xy_jax.train.frozen import abstract_frozen, split_frozen
 from xy_jax.train.learner import StepContext, SupervisedLearner
 from xy_jax.train.losses import next_token_nll
@@ -31,6 +35,7 @@ from xy_jax.train.preference_steps import pair_shape, preference_data
 from xy_jax.train.task import Task
 
 LOSSES = ("sigmoid", "ipo", "hinge")
+REFERENCE_FIELD = "dpo.reference_checkpoint"
 METRICS = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen",
            "logps/rejected")
 
@@ -95,10 +100,26 @@ class DPOLearner(SupervisedLearner):
   """The supervised step, with the reference's log-probs added to each batch first."""
   # Two programs (reference, step): the planner reports the memory of each and the time of both.
 
-  def __init__(self, loss_sums, ref_graph, ref_params):
+  def __init__(self, loss_sums, reference: Callable[[], tuple] | tuple):
+    """`reference`: (graphdef, params), or a function loading them when first needed (at the first
+    step: after a resume's restore, so the reference is the step the run pinned)."""
     super().__init__(loss_sums)
-    self.ref_graph, self.ref_params = ref_graph, ref_params
-    self.reference = jax.jit(lambda params, batch: answer_logps(nnx.merge(ref_graph, params), batch)[0])
+    self._load_reference = reference if callable(reference) else (lambda: reference)
+    self._reference = None
+    self.reference = jax.jit(lambda params, batch: answer_logps(nnx.merge(self.ref_graph, params), batch)[0])
+
+  def _loaded(self) -> tuple:
+    if self._reference is None:
+      self._reference = self._load_reference()
+    return self._reference
+
+  @property
+  def ref_graph(self):
+    return self._loaded()[0]
+
+  @property
+  def ref_params(self):
+    return self._loaded()[1]
 
   def build_step(self, ctx: StepContext):
     step = super().build_step(ctx)
@@ -122,23 +143,29 @@ class DPOLearner(SupervisedLearner):
             "step": lambda: self._step.lower(abstract_state, {**batch, "ref_logp": ref}).compile()}
 
 
+def _check_reference(kind: str, path: str) -> None:
+  if kind != "causal_lm":
+    raise ConfigError(f"dpo.reference_checkpoint: {path} holds a {kind} model, not a causal LM")
+
+
 def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, sharding, log) -> Task:
   """`tok=None` builds the task for planning: the reference's shapes from the config."""
   p = cfg.dpo
   shape = pair_shape(cfg, sharding, answer_mask=True)
   ref_path = p.reference_checkpoint or cfg.init_from_checkpoint
   if tok is None:
-    ref_graph, ref_params = abstract_frozen(CausalLM, model_cfg, sharding, p.reference_dtype)
+    reference = abstract_frozen(CausalLM, model_cfg, sharding, p.reference_dtype)
   else:
     if not ref_path:
       raise ConfigError("dpo.reference_checkpoint: required (or init_from_checkpoint, its default: the "
                         "SFT checkpoint the policy starts from)")
-    reference = load_checkpoint(ref_path, sharding, **model_cfg.numerics())
-    if reference.kind != "causal_lm":
-      raise ConfigError(f"dpo.reference_checkpoint: {ref_path} holds a {reference.kind} model, not a "
-                        "causal LM")
-    log(f"dpo reference: {ref_path} (step {reference.step}, held in {p.reference_dtype})")
-    ref_graph, ref_params = split_frozen(reference.model, p.reference_dtype)
+    _check_reference(checkpoint.load_meta(ref_path).get("kind", "causal_lm"), ref_path)
+
+    def reference():
+      loaded = load_source(REFERENCE_FIELD, ref_path, sharding, log, **model_cfg.numerics())
+      _check_reference(loaded.kind, ref_path)
+      log(f"dpo reference: {ref_path} (step {loaded.step}, held in {p.reference_dtype})")
+      return split_frozen(loaded.model, p.reference_dtype)
 
   loss_sums = make_loss_sums(p.beta, p.loss, p.label_smoothing)
   task = Task(
@@ -147,7 +174,7 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
       summarize=dpo_metrics, summarize_eval=eval_dpo_metrics,
       meta={"dpo": {"beta": p.beta, "loss": p.loss, "label_smoothing": p.label_smoothing,
                     "reference": ref_path}},
-      summary=[], plan_batches=shape.plan_batches, learner=DPOLearner(loss_sums, ref_graph, ref_params))
+      summary=[], plan_batches=shape.plan_batches, learner=DPOLearner(loss_sums, reference))
   if tok is None:
     return task
 

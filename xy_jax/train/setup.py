@@ -23,7 +23,8 @@ from xy_jax.config import validate
 from xy_jax.data.tokenizer import Tokenizer, load_tokenizer
 from xy_jax.models.factory import abstract_model, state_shardings
 from xy_jax.models.lora import targeted as lora_targeted
-from xy_jax.models.model_config import ConfigError, ModelConfig
+from xy_jax.errors import ConfigError
+from xy_jax.models.model_config import ModelConfig
 from xy_jax.sharding import LogicalSharding, make_mesh, rules_with_overrides
 from xy_jax.train import task as tasks
 from xy_jax.train import adapters, trainable
@@ -52,15 +53,19 @@ class RunSetup:
   trainable: Any = None  # optim.trainable's mask over the parameters (None: all train)
   trainable_pattern: str = ""  # optim.trainable, or the adapters' pattern in a LoRA run
   lora_base: dict | None = None  # a LoRA run's base (checkpoint meta); None: not a LoRA run
+  pins: checkpoint.Pins | None = None  # the other runs' weights this run stands on
 
   def checkpointed(self, params):
     """What a checkpoint's params item holds: everything, or a LoRA run's adapters only."""
     return params if self.lora_base is None else checkpoint.params_matching(params, self.trainable_pattern)
 
   def init_state(self, log=print) -> TrainState:
-    """Fresh state: random init, or weights from init_from_hf / init_from_checkpoint."""
+    """Fresh state: random init, or weights from init_from_hf / init_from_checkpoint (a LoRA
+    resume rebuilds its base here: the step and digest it pinned, recorded as `lora_base`)."""
     self.model_cfg, params = self.learner.init_params(self.cfg, self.model_cfg, self.task.model_cls,
                                                       self.sharding, log)
+    if self.lora_base and self.pins is not None:
+      self.lora_base = {**self.lora_base, **self.pins.of(self.lora_base)}
     return jax.jit(self._create, out_shardings=self.state_shardings)(params)
 
   def _create(self, params) -> TrainState:
@@ -120,6 +125,9 @@ def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> R
   """`with_data=False` (planning) reads no data, tokenizer or checkpoint: shapes come from the
   config, and `devices` may be a TPU topology's abstract devices."""
   model_cfg = validate(cfg)
+  # Pinned as they are first read (after a resume's restore: checkpoint.TrainCheckpointer holds
+  # to the recorded pins); setup itself reads only other runs' configs, never their weights.
+  pins = checkpoint.start_run_pins(log) if with_data else None
   mesh = make_mesh(cfg.mesh, devices)
   sharding = LogicalSharding(mesh, rules_with_overrides(cfg.mesh.get("rules", {})))
   tok = None
@@ -130,6 +138,8 @@ def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> R
       raise ConfigError(f"data.tokenizer: {tok.vocab_size} pieces exceed model.vocab_size="
                         f"{model_cfg.vocab_size}")
   task = tasks.builder(cfg.stage)(cfg, model_cfg, tok, sharding, log)
+  if pins is not None:
+    task.meta[checkpoint.PINS_META] = pins.pinned  # filled as sources are read; saved with each step
   learner = task.learner or SupervisedLearner(task.loss_sums)
   model_cfg = adapters.apply(cfg, task.model_config or model_cfg)
   lora_base = learner.lora_base(cfg, required=with_data) if adapters.enabled(cfg) else None
@@ -167,4 +177,4 @@ def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> R
       abstract_state=jax.tree.map(with_sh, abs_state, st_sh), train_step=train_step,
       eval_step=learner.build_eval_step(ctx, task.loss_sums) if task.loss_sums else None,
       batch_sharding=NamedSharding(mesh, sharding.spec(("act_batch",))), trainable=mask,
-      trainable_pattern=pattern, lora_base=lora_base)
+      trainable_pattern=pattern, lora_base=lora_base, pins=pins)
