@@ -8,11 +8,12 @@ weights set each side's share of tokens, and their losses are reported separatel
 from __future__ import annotations
 
 import jax
+import numpy as np
 from ml_collections import ConfigDict
 
 from xy_jax import distributed
 from xy_jax.data.buckets import bucket_table
-from xy_jax.data.pipeline import ScheduledPlanner, SourceRows, StepBatches, eval_batches
+from xy_jax.data.pipeline import ScheduledPlanner, SourceRows, StepBatches, eval_batches, resumed_schedule
 from xy_jax.data.prepared import PreparedSource, file_digest, prepare_source, stale_reason
 from xy_jax.data.sft import prepare_sft_source, sft_settings
 from xy_jax.data.sources import expand_paths
@@ -99,6 +100,34 @@ def plan_batches(cfg: ConfigDict) -> dict[str, dict[str, tuple]]:
   return out
 
 
+class MixtureWindow:
+  """The realised mixture of a log window (`mix/<source>`): the share of tokens each source had in
+  the rows this process fed (filler rows, source -1, carry none)."""
+
+  def __init__(self, names: list[str]):
+    self.names, self.tokens = names, np.zeros(len(names))
+
+  def add(self, batch: dict) -> None:
+    if "source" in batch and "segment_ids" in batch:
+      real = batch["source"] >= 0
+      np.add.at(self.tokens, batch["source"][real], (batch["segment_ids"][real] > 0).sum(axis=1))
+
+  def metrics(self) -> dict:
+    total = self.tokens.sum()
+    out = {f"mix/{n}": float(v / total) for n, v in zip(self.names, self.tokens)} if total else {}
+    self.tokens[:] = 0
+    return out
+
+
+def resume_schedule(task: Task, stage_meta: dict, step: int, log) -> None:
+  """A resume follows the recorded schedule up to `step`, the configured one after it."""
+  recorded = stage_meta.get("mixture_schedule")
+  if recorded:
+    schedule = resumed_schedule(recorded, task.meta["mixture_schedule"], step)
+    task.train_source.reschedule(schedule)
+    task.meta["mixture_schedule"] = schedule
+
+
 def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, sharding, log) -> Task:
   """`tok=None` builds the stage without data (for planning): no sources are read."""
   dp_size = sharding.data_parallel_size
@@ -146,4 +175,6 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
     task.summary.append(f"source {name} (weight {w / sum(weights):.2f}, {rows.source.num_docs} docs): "
                          f"{cells}")
   task.train_source, task.eval_sets = source, evals
+  task.window = MixtureWindow(names)
+  task.resume = lambda stage_meta, step, log: resume_schedule(task, stage_meta, step, log)
   return task

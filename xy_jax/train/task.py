@@ -50,6 +50,14 @@ class Task:
   summarize_eval: Callable[[dict], dict] = lambda totals: {}  # eval sums -> extra eval metrics
   tokens_in_batch: Callable[[dict], int] = lambda batch: int(batch["tokens"].size)
   learner: Any = None  # train.learner.Learner; None: the supervised learner over loss_sums
+  # Stage hooks, so the loop knows no stage:
+  # the stage's own fields that decide which batch comes at which step (checkpointed; a resume
+  # under other values says so), beside the common data section's
+  data_plan: dict = dataclasses.field(default_factory=dict)
+  # (stage_meta recorded at the restored step, step, log): put the stage's data back on its course
+  resume: Callable[[dict, int, Callable], None] = lambda stage_meta, step, log: None
+  # per log window: add(batch) for each batch fed, metrics() -> extra metrics (then starts afresh)
+  window: Any = None
 
 
 def check_rows(field: str, value, rows: int, sharding, accum: int = 1, what: str = "rows") -> None:
