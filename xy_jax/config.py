@@ -10,7 +10,6 @@ from __future__ import annotations
 import ml_collections
 from ml_collections import ConfigDict
 
-from xy_jax.eval.run import EvalSpec
 from xy_jax.models.lora import targeted
 from xy_jax.errors import ConfigError
 from xy_jax.models.model_config import ModelConfig
@@ -168,7 +167,8 @@ def base_config() -> ConfigDict:
   return c
 
 
-def _field(path: str, ok: bool, msg: str) -> None:
+def require(path: str, ok: bool, msg: str) -> None:
+  """Stops with one line naming the config field when `ok` is false (stage validators use it too)."""
   if not ok:
     raise ConfigError(f"{path}: {msg}")
 
@@ -184,118 +184,99 @@ def _check_mixture_schedule(schedule, sources: list[str]) -> None:
   previous = -1
   for i, entry in enumerate(schedule):
     where = f"data.mixture_schedule[{i}]"
-    _field(where, isinstance(entry, (tuple, list)) and len(entry) == 2 and isinstance(entry[0], int)
+    require(where, isinstance(entry, (tuple, list)) and len(entry) == 2 and isinstance(entry[0], int)
            and not isinstance(entry[0], bool) and isinstance(entry[1], (dict, ConfigDict)),
            f"{entry!r}: expected (step, {{source: weight}}) with an integer step")
     step, weights = entry
-    _field(where, step > previous, f"step {step} does not follow step {previous}")
+    require(where, step > previous, f"step {step} does not follow step {previous}")
     previous = step
     unknown = sorted(set(weights) - set(sources))
-    _field(where, not unknown, f"{unknown[0] if unknown else ''!r} is not a source in data.sources")
+    require(where, not unknown, f"{unknown[0] if unknown else ''!r} is not a source in data.sources")
     missing = [n for n in sources if n not in weights]
-    _field(where, not missing, f"no weight for source {missing[0] if missing else ''!r}: give every "
+    require(where, not missing, f"no weight for source {missing[0] if missing else ''!r}: give every "
            "source of data.sources its weight (0 leaves it out)")
-    _field(where, all(_number(w) and w >= 0 for w in weights.values()) and sum(weights.values()) > 0,
+    require(where, all(_number(w) and w >= 0 for w in weights.values()) and sum(weights.values()) > 0,
            f"{dict(weights)!r}: weights must be numbers >= 0, not all 0")
 
 
 def validate(c: ConfigDict) -> ModelConfig:
-  """Check every field; returns the typed model config."""
-  _field("stage", c.stage in STAGES, f"{c.stage!r} is not one of {STAGES}")
+  """Check the common sections (model, mesh, data, optim, lora, train); returns the typed model
+  config. Each stage checks its own section with the validator it registers (train.task.register)."""
+  require("stage", c.stage in STAGES, f"{c.stage!r} is not one of {STAGES}")
   model = ModelConfig.from_dict(c.model, field="model")
-  _field("model.quant", model.quant == "none",
+  require("model.quant", model.quant == "none",
          f"{model.quant!r}: quantised weights are for inference; train the float model and run "
          "tools/quantize.py on the result")
   for axis in ("data", "fsdp", "tensor"):
     v = c.mesh[axis]
-    _field(f"mesh.{axis}", isinstance(v, int) and (v > 0 or v == -1), f"{v!r}: a positive size or -1")
+    require(f"mesh.{axis}", isinstance(v, int) and (v > 0 or v == -1), f"{v!r}: a positive size or -1")
   d = c.data
   buckets = tuple(d.buckets)
-  _field("data.buckets", len(buckets) > 0 and all(isinstance(b, int) and b > 0 for b in buckets),
+  require("data.buckets", len(buckets) > 0 and all(isinstance(b, int) and b > 0 for b in buckets),
          f"{buckets!r}: positive row lengths")
-  _field("data.buckets", max(buckets) <= model.max_position_embeddings,
+  require("data.buckets", max(buckets) <= model.max_position_embeddings,
          f"largest bucket {max(buckets)} exceeds model.max_position_embeddings="
          f"{model.max_position_embeddings}")
   for b in buckets:
-    _field("data.tokens_per_step", d.tokens_per_step % b == 0,
+    require("data.tokens_per_step", d.tokens_per_step % b == 0,
            f"{d.tokens_per_step} is not a multiple of bucket length {b}")
     rows = d.tokens_per_step // b
-    _field("data.tokens_per_step", rows % c.optim.grad_accum == 0,
+    require("data.tokens_per_step", rows % c.optim.grad_accum == 0,
            f"bucket {b} gives {rows} rows per step, not divisible by optim.grad_accum="
            f"{c.optim.grad_accum}")
   if d.bucket_weights is not None:
-    _field("data.bucket_weights", len(d.bucket_weights) == len(buckets) and
+    require("data.bucket_weights", len(d.bucket_weights) == len(buckets) and
            all(w >= 0 for w in d.bucket_weights) and sum(d.bucket_weights) > 0,
            f"{d.bucket_weights!r}: one non-negative weight per bucket, not all zero")
-  _field("data.sources", len(d.sources) > 0, "no sources configured")
+  require("data.sources", len(d.sources) > 0, "no sources configured")
   for name, src in d.sources.items():
-    _field(f"data.sources.{name}.paths", "paths" in src and len(src.paths) > 0, "missing or empty")
-    _field(f"data.sources.{name}.weight", src.get("weight", 1.0) >= 0, "must be >= 0")
-  _field("data.sources", sum(s.get("weight", 1.0) for s in d.sources.values()) > 0, "all weights are 0")
+    require(f"data.sources.{name}.paths", "paths" in src and len(src.paths) > 0, "missing or empty")
+    require(f"data.sources.{name}.weight", src.get("weight", 1.0) >= 0, "must be >= 0")
+  require("data.sources", sum(s.get("weight", 1.0) for s in d.sources.values()) > 0, "all weights are 0")
   _check_mixture_schedule(d.mixture_schedule, list(d.sources))
   for name, src in d.sources.items():
-    _field(f"data.sources.{name}.format",
+    require(f"data.sources.{name}.format",
            src.get("format", "text") in ("text", "sft", "preference", "prompt"),
            f"{src.get('format')!r} is not 'text', 'sft', 'preference' or 'prompt'")
-  _field("sft.truncation", c.sft.truncation in ("drop_rounds", "skip"),
+  require("sft.truncation", c.sft.truncation in ("drop_rounds", "skip"),
          f"{c.sft.truncation!r} is not 'drop_rounds' or 'skip'")
-  _field("data.eval_fraction", 0 <= d.eval_fraction < 1, f"{d.eval_fraction}: in [0, 1)")
+  require("data.eval_fraction", 0 <= d.eval_fraction < 1, f"{d.eval_fraction}: in [0, 1)")
   if d.eval_length is not None:
-    _field("data.eval_length", d.eval_length in buckets, f"{d.eval_length} is not one of data.buckets")
-  _field("train.steps", c.train.steps > 0, "must be positive")
+    require("data.eval_length", d.eval_length in buckets, f"{d.eval_length} is not one of data.buckets")
+  require("train.steps", c.train.steps > 0, "must be positive")
   o = c.optim
-  _field("optim.schedule", o.schedule in SCHEDULES, f"{o.schedule!r} is not one of {SCHEDULES}")
-  _field("optim.lr", o.lr > 0, f"{o.lr}: must be > 0")
-  _field("optim.grad_accum", isinstance(o.grad_accum, int) and o.grad_accum >= 1, "an integer >= 1")
-  _field("optim.warmup_steps", 0 <= o.warmup_steps <= c.train.steps,
+  require("optim.schedule", o.schedule in SCHEDULES, f"{o.schedule!r} is not one of {SCHEDULES}")
+  require("optim.lr", o.lr > 0, f"{o.lr}: must be > 0")
+  require("optim.grad_accum", isinstance(o.grad_accum, int) and o.grad_accum >= 1, "an integer >= 1")
+  require("optim.warmup_steps", 0 <= o.warmup_steps <= c.train.steps,
          f"{o.warmup_steps}: between 0 and train.steps={c.train.steps}")
-  _field("optim.min_lr_ratio", 0 <= o.min_lr_ratio <= 1, f"{o.min_lr_ratio}: in [0, 1]")
-  _field("optim.frozen_dtype", o.frozen_dtype in (None, "float32", "bfloat16", "float16"),
+  require("optim.min_lr_ratio", 0 <= o.min_lr_ratio <= 1, f"{o.min_lr_ratio}: in [0, 1]")
+  require("optim.frozen_dtype", o.frozen_dtype in (None, "float32", "bfloat16", "float16"),
          f"{o.frozen_dtype!r}: float32, bfloat16 or float16")
-  _field("optim.frozen_dtype", o.frozen_dtype is None or bool(o.trainable) or c.lora.rank > 0,
+  require("optim.frozen_dtype", o.frozen_dtype is None or bool(o.trainable) or c.lora.rank > 0,
          "set only with optim.trainable or lora.rank (otherwise nothing is frozen)")
   lo = c.lora
-  _field("lora.rank", isinstance(lo.rank, int) and lo.rank >= 0, f"{lo.rank!r}: an integer >= 0 (0: off)")
+  require("lora.rank", isinstance(lo.rank, int) and lo.rank >= 0, f"{lo.rank!r}: an integer >= 0 (0: off)")
   if lo.rank:
-    _field("lora.rank", c.stage in LORA_STAGES,
+    require("lora.rank", c.stage in LORA_STAGES,
            f"stage {c.stage!r} trains whole models; LoRA applies to {', '.join(LORA_STAGES)}")
-    _field("optim.trainable", not o.trainable, "leave empty with lora.rank > 0 (the adapters train)")
-    _field("lora.alpha", lo.alpha > 0, f"{lo.alpha}: must be > 0")
-    _field("lora.dropout", 0 <= lo.dropout < 1, f"{lo.dropout}: in [0, 1)")
-    _field("lora.base_quant", lo.base_quant in ("none", "int8", "int4"), f"{lo.base_quant!r}: none, int8 or int4")
+    require("optim.trainable", not o.trainable, "leave empty with lora.rank > 0 (the adapters train)")
+    require("lora.alpha", lo.alpha > 0, f"{lo.alpha}: must be > 0")
+    require("lora.dropout", 0 <= lo.dropout < 1, f"{lo.dropout}: in [0, 1)")
+    require("lora.base_quant", lo.base_quant in ("none", "int8", "int4"), f"{lo.base_quant!r}: none, int8 or int4")
     try:
       targeted(lo.targets, "lora.targets")
     except ValueError as e:
       raise ConfigError(str(e)) from None
   else:
-    _field("lora.base_quant", lo.base_quant == "none", "set only with lora.rank > 0")
+    require("lora.base_quant", lo.base_quant == "none", "set only with lora.rank > 0")
   t = c.train
   for name in ("log_every", "eval_every", "checkpoint_every", "keep_checkpoints", "max_bad_steps"):
-    _field(f"train.{name}", t[name] > 0, "must be positive")
-  _field("reward.loss", c.reward.loss in ("last_token", "token_contrastive"),
-         f"{c.reward.loss!r}: last_token or token_contrastive")
-  dp = c.dpo
-  _field("dpo.loss", dp.loss in ("sigmoid", "ipo", "hinge"), f"{dp.loss!r}: sigmoid, ipo or hinge")
-  _field("dpo.beta", dp.beta > 0, f"{dp.beta}: must be > 0")
-  _field("dpo.label_smoothing", 0 <= dp.label_smoothing < 0.5 and (dp.label_smoothing == 0 or dp.loss == "sigmoid"),
-         f"{dp.label_smoothing}: in [0, 0.5), and only with dpo.loss='sigmoid'")
-  _field("dpo.reference_dtype", dp.reference_dtype in ("float32", "bfloat16"), "float32 or bfloat16")
-  pp = c.ppo
-  _field("ppo.kl_estimator", pp.kl_estimator in ("k1", "k3"), f"{pp.kl_estimator!r}: k1 or k3")
-  _field("ppo.frozen_dtype", pp.frozen_dtype in ("float32", "bfloat16"), "float32 or bfloat16")
-  for name in ("prompts_per_step", "max_prompt_len", "max_answer_len", "ppo_epochs", "mini_batches"):
-    _field(f"ppo.{name}", pp[name] > 0, "must be positive")
-  _field("ppo.mini_batches", pp.prompts_per_step % pp.mini_batches == 0,
-         f"{pp.mini_batches} does not divide ppo.prompts_per_step={pp.prompts_per_step}")
-  _field("ppo.ema_beta", 0 <= pp.ema_beta < 1, "in [0, 1)")
-  _field("ppo.rollout_mesh", isinstance(pp.rollout_mesh, str), f"{pp.rollout_mesh!r}: a string")
-  for i, task in enumerate(c.train.eval_tasks):
-    _field(f"train.eval_tasks[{i}]", isinstance(task, dict), f"{task!r}: a dict of evaluate.py fields")
-    EvalSpec.from_dict(dict(task), f"train.eval_tasks[{i}]")
+    require(f"train.{name}", t[name] > 0, "must be positive")
   for name in c.model_from_config:
-    _field("model_from_config", name in ("max_position_embeddings", "rope_theta", "rope_scaling"),
+    require("model_from_config", name in ("max_position_embeddings", "rope_theta", "rope_scaling"),
            f"{name!r}: only max_position_embeddings, rope_theta and rope_scaling (the weights fix "
            "the shape)")
-  _field("init_from_hf", not (c.init_from_hf and c.init_from_checkpoint),
+  require("init_from_hf", not (c.init_from_hf and c.init_from_checkpoint),
          "set at most one of init_from_hf and init_from_checkpoint")
   return model

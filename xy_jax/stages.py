@@ -10,6 +10,6 @@ from xy_jax.train.task import register
 
 register("pretrain", pretrain.build)
 register("sft", pretrain.build)
-register("reward", reward.build)
-register("ppo", ppo.build)
-register("dpo", dpo.build)
+register("reward", reward.build, reward.validate_config)
+register("ppo", ppo.build, ppo.validate_config)
+register("dpo", dpo.build, dpo.validate_config)

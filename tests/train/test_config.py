@@ -117,3 +117,32 @@ def test_a_dict_override_reaches_validation(tmp_path, value, message):
                         timeout=120)
   assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
   assert proc.stderr.strip().splitlines()[-1].startswith(message), proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("config,field,value,message", [
+    ("dpo_tiny.py", "dpo.beta", 0.0, "dpo.beta: 0.0: must be > 0"),
+    ("ppo_tiny.py", "ppo.mini_batches", 5, "ppo.mini_batches: 5 does not divide ppo.prompts_per_step"),
+    ("reward_tiny.py", "reward.loss", "mean", "reward.loss: 'mean': last_token or token_contrastive"),
+])
+def test_each_stage_checks_its_own_section(config, field, value, message):
+  """config.validate checks the common sections; the stage's validator (registered beside its
+  code) checks its own, and only for runs of that stage."""
+  from xy_jax.train.task import validate_stage
+  section, name = field.split(".")
+  cfg = load(os.path.join(ROOT, "configs", config))
+  cfg[section][name] = value
+  validate(cfg)
+  with pytest.raises(ConfigError) as e:
+    validate_stage(cfg)
+  assert str(e.value).startswith(message) and "\n" not in str(e.value)
+  other = _tiny()  # a pretraining run does not read the section
+  other[section][name] = value
+  validate_stage(other)
+
+
+def test_an_unregistered_stage_is_named():
+  from xy_jax.train.task import validate_stage
+  cfg = _tiny()
+  cfg.stage = "rlhf"
+  with pytest.raises(ConfigError, match=r"^stage='rlhf': not a registered stage; registered: dpo, ppo"):
+    validate_stage(cfg)

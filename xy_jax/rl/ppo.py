@@ -15,6 +15,7 @@ import jax
 from ml_collections import ConfigDict
 
 from xy_jax import checkpoint
+from xy_jax.config import require
 from xy_jax.data.pipeline import EpochPlanner, SourceRows, StepBatches
 from xy_jax.data.sources import SkipReport
 from xy_jax.data.step_source import ShuffledSteps
@@ -30,6 +31,18 @@ from xy_jax.rl.prompts import prompt_batch, read_prompts
 from xy_jax.rl.rewards import RULES
 from xy_jax.train.frozen import abstract_frozen, split_frozen
 from xy_jax.train.task import Task, check_rows
+
+
+def validate_config(c: ConfigDict) -> None:
+  pp = c.ppo
+  require("ppo.kl_estimator", pp.kl_estimator in ("k1", "k3"), f"{pp.kl_estimator!r}: k1 or k3")
+  require("ppo.frozen_dtype", pp.frozen_dtype in ("float32", "bfloat16"), "float32 or bfloat16")
+  for name in ("prompts_per_step", "max_prompt_len", "max_answer_len", "ppo_epochs", "mini_batches"):
+    require(f"ppo.{name}", pp[name] > 0, "must be positive")
+  require("ppo.mini_batches", pp.prompts_per_step % pp.mini_batches == 0,
+          f"{pp.mini_batches} does not divide ppo.prompts_per_step={pp.prompts_per_step}")
+  require("ppo.ema_beta", 0 <= pp.ema_beta < 1, "in [0, 1)")
+  require("ppo.rollout_mesh", isinstance(pp.rollout_mesh, str), f"{pp.rollout_mesh!r}: a string")
 
 
 def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, sharding, log) -> Task:

@@ -22,6 +22,7 @@ from flax import nnx
 from ml_collections import ConfigDict
 
 from xy_jax import checkpoint
+from xy_jax.config import require
 from xy_jax.data.tokenizer import Tokenizer
 from xy_jax.loading import load_source
 from xy_jax.models.llama import CausalLM
@@ -38,6 +39,15 @@ LOSSES = ("sigmoid", "ipo", "hinge")
 REFERENCE_FIELD = "dpo.reference_checkpoint"
 METRICS = ("rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen",
            "logps/rejected")
+
+
+def validate_config(c: ConfigDict) -> None:
+  dp = c.dpo
+  require("dpo.loss", dp.loss in ("sigmoid", "ipo", "hinge"), f"{dp.loss!r}: sigmoid, ipo or hinge")
+  require("dpo.beta", dp.beta > 0, f"{dp.beta}: must be > 0")
+  require("dpo.label_smoothing", 0 <= dp.label_smoothing < 0.5 and (dp.label_smoothing == 0 or dp.loss == "sigmoid"),
+          f"{dp.label_smoothing}: in [0, 0.5), and only with dpo.loss='sigmoid'")
+  require("dpo.reference_dtype", dp.reference_dtype in ("float32", "bfloat16"), "float32 or bfloat16")
 
 
 def answer_logps(model, batch) -> tuple[jax.Array, jax.Array]:

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from ml_collections import ConfigDict
 
+from xy_jax.config import require
 from xy_jax.data.tokenizer import Tokenizer
 from xy_jax.models.model_config import ModelConfig
 from xy_jax.models.reward import RewardModel, sequence_scores
@@ -81,6 +82,11 @@ def eval_pair_metrics(totals: dict) -> dict:
   out["score_mean"] = mean
   return {k: out[k] for k in ("accuracy", "margin", "chosen_score", "rejected_score", "score_mean",
                               "score_std")}
+
+
+def validate_config(c: ConfigDict) -> None:
+  require("reward.loss", c.reward.loss in ("last_token", "token_contrastive"),
+          f"{c.reward.loss!r}: last_token or token_contrastive")
 
 
 def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, sharding, log) -> Task:

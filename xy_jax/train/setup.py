@@ -28,6 +28,7 @@ from xy_jax.models.model_config import ModelConfig
 from xy_jax.sharding import LogicalSharding, make_mesh, rules_with_overrides
 from xy_jax.train import task as tasks
 from xy_jax.train import adapters, trainable
+from xy_jax.train.eval_tasks import eval_specs
 from xy_jax.train.learner import Learner, StepContext, SupervisedLearner
 from xy_jax.train.starting_weights import source_model_config
 from xy_jax.train.state import TrainState, state_shardings as train_state_shardings
@@ -125,6 +126,8 @@ def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> R
   """`with_data=False` (planning) reads no data, tokenizer or checkpoint: shapes come from the
   config, and `devices` may be a TPU topology's abstract devices."""
   model_cfg = validate(cfg)
+  tasks.validate_stage(cfg)
+  eval_specs(cfg)  # benchmark settings; their data is read before setup (train.eval_tasks.eval_splits)
   # Pinned as they are first read (after a resume's restore: checkpoint.TrainCheckpointer holds
   # to the recorded pins); setup itself reads only other runs' configs, never their weights.
   pins = checkpoint.start_run_pins(log) if with_data else None

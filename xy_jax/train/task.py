@@ -19,10 +19,22 @@ from xy_jax.models.model_config import ModelConfig
 # (cfg, model_cfg, tokenizer | None, sharding, log) -> Task; tokenizer None: shapes only (planning)
 TaskBuilder = Callable[..., "Task"]
 _BUILDERS: dict[str, TaskBuilder] = {}
+# cfg -> None, raising ConfigError: the stage's own config section, checked beside its code
+_VALIDATORS: dict[str, Callable[[Any], None]] = {}
 
 
-def register(name: str, builder: TaskBuilder) -> None:
+def register(name: str, builder: TaskBuilder, validate: Callable[[Any], None] | None = None) -> None:
   _BUILDERS[name] = builder
+  if validate is not None:
+    _VALIDATORS[name] = validate
+
+
+def validate_stage(cfg) -> None:
+  """The config's stage is registered and its own section is valid (the common sections are
+  config.validate's)."""
+  builder(cfg.stage)
+  if cfg.stage in _VALIDATORS:
+    _VALIDATORS[cfg.stage](cfg)
 
 
 def builder(name: str) -> TaskBuilder:
