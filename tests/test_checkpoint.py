@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from xy_jax import checkpoint
+from xy_jax.weights import layout
 from xy_jax.models.factory import init_model
 from xy_jax.models.llama import CausalLM
-from xy_jax.loading import load_checkpoint
+from xy_jax.weights.load import load_checkpoint
 from xy_jax.errors import ConfigError
 from xy_jax.models.presets import get_preset
 
@@ -28,7 +28,7 @@ def _abstract(tree):
 
 
 def _save_steps(directory, steps, n=3):
-  ckpt = checkpoint.TrainCheckpointer(directory, keep=10, keep_best=False, async_save=False, log=print)
+  ckpt = layout.TrainCheckpointer(directory, keep=10, keep_best=False, async_save=False, log=print)
   for s in steps:
     ckpt.save(s, {"w": jnp.full((n, 2), float(s))}, _train_item(s, n), {"next_index": s},
               {"model": MODEL})
@@ -51,7 +51,7 @@ def test_a_damaged_newest_step_is_moved_aside_and_its_number_saved_again(tmp_pat
   _save_steps(d, [5, 10])
   _damage(os.path.join(d, "10", "params"))
   logs = []
-  ckpt = checkpoint.TrainCheckpointer(d, keep=10, keep_best=False, async_save=False, log=logs.append)
+  ckpt = layout.TrainCheckpointer(d, keep=10, keep_best=False, async_save=False, log=logs.append)
   step, params, train, data, meta = ckpt.restore_latest(
       _abstract({"w": jnp.zeros((3, 2))}), _abstract(_train_item(0.0)), MODEL)
   assert step == 5 and float(params["w"][0, 0]) == 5.0 and data == {"next_index": 5}
@@ -62,7 +62,7 @@ def test_a_damaged_newest_step_is_moved_aside_and_its_number_saved_again(tmp_pat
   ckpt.wait()
   assert ckpt.mngr.latest_step() == 10
   ckpt.close()
-  assert float(checkpoint.restore_params(d, _abstract({"w": jnp.zeros((3, 2))}), 10)["w"][0, 0]) == 7.0
+  assert float(layout.restore_params(d, _abstract({"w": jnp.zeros((3, 2))}), 10)["w"][0, 0]) == 7.0
 
 
 def test_a_junk_step_directory_does_not_block_saving(tmp_path):
@@ -71,7 +71,7 @@ def test_a_junk_step_directory_does_not_block_saving(tmp_path):
   os.makedirs(os.path.join(d, "20", "params"))
   with open(os.path.join(d, "20", "params", "junk"), "w") as f:
     f.write("junk")
-  ckpt = checkpoint.TrainCheckpointer(d, keep=10, keep_best=False, async_save=False, log=print)
+  ckpt = layout.TrainCheckpointer(d, keep=10, keep_best=False, async_save=False, log=print)
   step = ckpt.restore_latest(_abstract({"w": jnp.zeros((3, 2))}), _abstract(_train_item(0.0)), MODEL)[0]
   assert step == 5 and os.path.isdir(os.path.join(d, "20.corrupt"))
   ckpt.save(15, {"w": jnp.ones((3, 2))}, _train_item(1.0), {"next_index": 15}, {"model": MODEL})
@@ -84,8 +84,8 @@ def test_no_readable_step_moves_nothing(tmp_path):
   d = str(tmp_path / "ckpt")
   _save_steps(d, [5])
   _damage(os.path.join(d, "5", "params"))
-  ckpt = checkpoint.TrainCheckpointer(d, keep=10, keep_best=False, async_save=False, log=print)
-  with pytest.raises(checkpoint.CheckpointError, match=r"no readable checkpoint among steps \[5\]"):
+  ckpt = layout.TrainCheckpointer(d, keep=10, keep_best=False, async_save=False, log=print)
+  with pytest.raises(layout.CheckpointError, match=r"no readable checkpoint among steps \[5\]"):
     ckpt.restore_latest(_abstract({"w": jnp.zeros((3, 2))}), _abstract(_train_item(0.0)), MODEL)
   ckpt.close()
   assert os.path.isdir(os.path.join(d, "5"))
@@ -94,7 +94,7 @@ def test_no_readable_step_moves_nothing(tmp_path):
 def test_another_model_shape_is_a_config_error_and_nothing_moves(tmp_path):
   d = str(tmp_path / "ckpt")
   _save_steps(d, [5, 10])
-  ckpt = checkpoint.TrainCheckpointer(d, keep=10, keep_best=False, async_save=False, log=print)
+  ckpt = layout.TrainCheckpointer(d, keep=10, keep_best=False, async_save=False, log=print)
   with pytest.raises(ConfigError, match="checkpoint step 10 .* has hidden_size 8, the config says 4"):
     ckpt.restore_latest(_abstract({"w": jnp.zeros((3, 2))}), _abstract(_train_item(0.0)),
                         dict(MODEL, hidden_size=4))
@@ -112,7 +112,7 @@ def _model_checkpoint(path, steps, sharding):
   cfg = get_preset("tiny")
   for s in steps:
     model = init_model(CausalLM, cfg, sharding, seed=s)
-    checkpoint.save_model(path, nnx.to_pure_dict(nnx.state(model)),
+    layout.save_model(path, nnx.to_pure_dict(nnx.state(model)),
                           {"model": cfg.to_dict(), "kind": "causal_lm"}, step=s)
   return cfg
 
@@ -131,5 +131,5 @@ def test_readers_take_the_newest_readable_step_and_say_which(tmp_path, one_devic
   for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
   assert os.path.isdir(os.path.join(d, "2"))  # readers move nothing
-  with pytest.raises(checkpoint.CheckpointError, match="/2/params"):
+  with pytest.raises(layout.CheckpointError, match="/2/params"):
     load_checkpoint(d, one_device_sharding, step=2, log=logs.append)

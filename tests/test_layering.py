@@ -17,11 +17,12 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "xy_jax"
 TOP = {"plan", "peers", "main", "stages"}
 FORBIDDEN = {
     "errors": {"*"},
-    "models": {"train", "rl", "convert", "quant", "eval", "infer", "data", "loading"} | TOP,
-    "data": {"models", "train", "rl", "convert", "quant", "eval", "loading"} | TOP,
-    "convert": {"train", "rl", "quant", "eval", "loading"} | TOP,
+    "models": {"train", "rl", "convert", "quant", "eval", "infer", "data", "weights"} | TOP,
+    "data": {"models", "train", "rl", "convert", "quant", "eval", "weights"} | TOP,
+    "convert": {"train", "rl", "quant", "eval", "weights"} | TOP,
     "infer": {"train", "rl", "eval"} | TOP,
-    "quant": {"train", "rl", "eval"} | TOP,
+    "quant": {"train", "rl", "eval", "weights"} | TOP,
+    "weights": {"train", "rl", "eval"} | TOP,
     "eval": {"train", "rl"} | TOP,
     "train": {"rl"} | TOP,
     "rl": TOP,
@@ -32,7 +33,7 @@ ENTRY_POINTS = {"train/__main__.py"}
 
 
 def _unit(module: str) -> str:
-  """'xy_jax.train.loop' -> 'train'; 'xy_jax.loading' -> 'loading'."""
+  """'xy_jax.train.loop' -> 'train'; 'xy_jax.errors' -> 'errors'."""
   return module.split(".")[1] if module.count(".") else ""
 
 

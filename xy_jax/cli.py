@@ -79,7 +79,7 @@ def define_sampling_flags(max_new_tokens: int = 256, greedy: bool = True) -> Non
 
 def load_causal_lm(sharding: LogicalSharding, dtype: str, purpose: str):
   """The --hf / --checkpoint model; a reward model (no LM head) is refused naming `purpose`."""
-  from xy_jax.loading import load_model
+  from xy_jax.weights.load import load_model
   f = flags.FLAGS
   loaded = load_model(hf=f.hf, ckpt=f.checkpoint, sharding=sharding, allow_torch_bin=f.allow_torch_bin,
                       log=log, dtype=dtype)

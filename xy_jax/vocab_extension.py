@@ -13,7 +13,7 @@ import jax
 import numpy as np
 from flax import nnx
 
-from xy_jax import checkpoint
+from xy_jax.weights import layout
 from xy_jax.data.sources import SkipReport
 from xy_jax.convert.peft_adapter import merged
 from xy_jax.data.tokenizer_extension import (base_pieces_of, extend, load_proto, measured_documents,
@@ -125,6 +125,6 @@ def extend_vocabulary(loaded, source: str, files: Sequence[str], out: str, shard
     tok_file = os.path.join(tmp, "extended.model")
     with open(tok_file, "wb") as f:
       f.write(proto)
-    checkpoint.save_model(tmp, nnx.to_pure_dict(nnx.state(model)), meta, 0, tok_file)
+    layout.save_model(tmp, nnx.to_pure_dict(nnx.state(model)), meta, 0, tok_file)
     os.remove(tok_file)
   return Extension(base_size, ext.size, len(ext.new_pieces), ext.padding, ratios, in_sample)

@@ -79,6 +79,8 @@ def test_votes_need_the_sessions_csrf_token_and_the_same_origin(served):
   _, csrf1, _ = s.next_item(c1)
   assert s.request("POST", "/vote", {"csrf": csrf1, "item": opaque, "vote": "G"}, cookie=c1,
                    headers={"Origin": "http://evil.example"})[0] == 403
+  assert s.request("POST", "/vote", {"csrf": csrf1, "item": opaque, "vote": "G"}, cookie=c1,
+                   headers={"Origin": "null"})[0] == 403  # an opaque origin (sandboxed frame, file)
   assert s.vote(c1, opaque, csrf1, "X")[0] == 400
   assert _votes(path) == []
   assert s.vote(c1, opaque, csrf1, "G")[0] == 303  # the same post, from the page's own session

@@ -11,13 +11,14 @@ from safetensors import safe_open
 from transformers import AutoModelForCausalLM
 
 from tests.hf_helpers import hf_logits, make_hf_model
-from xy_jax.convert.hf import export_hf, import_hf, load_hf
+from xy_jax.convert.hf import export_hf, load_hf
+from xy_jax.weights.write import import_hf
 from xy_jax.data.tokenizer import DEFAULT_ASSET
 from xy_jax.infer.generate import Generator
 from xy_jax.infer.sampling import SamplingConfig
 from xy_jax.models.factory import init_model
 from xy_jax.models.llama import CausalLM
-from xy_jax.loading import load_checkpoint
+from xy_jax.weights.load import load_checkpoint
 from xy_jax.models.presets import get_preset
 
 QUIET = lambda *_: None  # noqa: E731

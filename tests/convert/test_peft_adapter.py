@@ -16,7 +16,7 @@ from tests.hf_helpers import make_hf_model
 from xy_jax.convert.hf import export_hf, load_hf
 from xy_jax.errors import ConversionError
 from xy_jax.convert.peft_adapter import ADAPTER_CONFIG, ADAPTER_WEIGHTS, export_adapter, merged
-from xy_jax.loading import with_adapters
+from xy_jax.weights.lora import with_adapters
 from xy_jax.models.factory import model_from_values
 from xy_jax.models.llama import CausalLM
 

@@ -5,10 +5,11 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from xy_jax.convert.hf import export_hf, import_hf
+from xy_jax.convert.hf import export_hf
+from xy_jax.weights.write import import_hf
 from xy_jax.data.tokenizer import DEFAULT_ASSET
 from xy_jax.models.factory import init_model
-from xy_jax.loading import load_checkpoint
+from xy_jax.weights.load import load_checkpoint
 from xy_jax.models.presets import get_preset
 from xy_jax.models.reward import RewardModel, sequence_scores
 

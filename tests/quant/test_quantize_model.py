@@ -15,7 +15,7 @@ from xy_jax.data import synthetic_text
 from xy_jax.data.tokenizer import load_tokenizer
 from xy_jax.infer.perplexity import PerplexityEvaluator
 from xy_jax.models.factory import param_paths
-from xy_jax.loading import load_checkpoint
+from xy_jax.weights.load import load_checkpoint
 from xy_jax.quant.quantize_model import param_bytes, quantize_model
 from xy_jax.sharding import LogicalSharding, make_mesh
 

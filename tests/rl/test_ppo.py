@@ -104,7 +104,7 @@ def test_resume_mid_ppo_matches_an_uninterrupted_run(tmp_path, lm_checkpoint, rm
 
 
 def test_normalize_reward_uses_the_reward_models_held_out_statistics(lm_checkpoint, rm_checkpoint):
-  from xy_jax.checkpoint import load_meta
+  from xy_jax.weights.layout import load_meta
   from xy_jax.errors import ConfigError
   from xy_jax.rl.ppo import held_out_score_stats
   from xy_jax.train.setup import setup
@@ -144,7 +144,7 @@ def test_the_critic_starts_from_a_token_contrastive_reward_model(tmp_path, lm_ch
   """XuanYuan-6B's recipe: the RM trained with the token-level loss initialises PPO's critic."""
   from tests.train.train_helpers import train_checkpoint
   from flax import nnx
-  from xy_jax.loading import load_checkpoint
+  from xy_jax.weights.load import load_checkpoint
   from xy_jax.sharding import LogicalSharding
   from xy_jax.train.setup import setup
   rm = train_checkpoint("reward_tiny.py", str(tmp_path / "rm"), f"--config.init_from_checkpoint={lm_checkpoint}",
@@ -166,7 +166,7 @@ def test_the_critic_starts_from_a_token_contrastive_reward_model(tmp_path, lm_ch
 
 def test_lora_actor_trains_its_adapters_and_the_whole_critic(tmp_path, lm_checkpoint, rm_checkpoint):
   from flax import nnx
-  from xy_jax.loading import load_checkpoint
+  from xy_jax.weights.load import load_checkpoint
   from xy_jax.sharding import LogicalSharding, make_mesh
   workdir = str(tmp_path / "ppo_lora")
   proc = _ppo(workdir, lm_checkpoint, rm_checkpoint, "--config.lora.rank=4", "--config.lora.targets=q_proj|v_proj",

@@ -75,7 +75,7 @@ def test_demo_exports_load_in_transformers_and_generate(demo_out):
 
 @pytest.mark.heavy
 def test_demo_quantised_checkpoints_load(demo_out):
-  from xy_jax.loading import load_checkpoint
+  from xy_jax.weights.load import load_checkpoint
   from xy_jax.sharding import LogicalSharding, make_mesh
   import jax
   out, _ = demo_out

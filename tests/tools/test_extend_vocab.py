@@ -65,7 +65,7 @@ def test_old_ids_stay_and_new_pieces_follow(base, extended):
 
 def test_new_rows_follow_the_mean_rule_and_old_rows_are_kept(base, extended):
   from safetensors.numpy import load_file
-  from xy_jax.checkpoint import load_meta
+  from xy_jax.weights.layout import load_meta
   out, _ = extended
   hf_out = out + "_hf"
   proc = _tool("export_hf.py", "--checkpoint", out, "--out", hf_out)
@@ -147,14 +147,14 @@ def test_bad_input_is_one_line_and_writes_nothing(base, tmp_path, args, message)
 
 def test_a_reward_model_is_refused(tmp_path, one_device_sharding):
   from flax import nnx
-  from xy_jax import checkpoint
+  from xy_jax.weights import layout
   from xy_jax.data.tokenizer import DEFAULT_ASSET
   from xy_jax.models.factory import init_model
   from xy_jax.models.presets import get_preset
   from xy_jax.models.reward import RewardModel
   cfg = get_preset("tiny")
   rm = str(tmp_path / "rm")
-  checkpoint.save_model(rm, nnx.to_pure_dict(nnx.state(init_model(RewardModel, cfg, one_device_sharding))),
+  layout.save_model(rm, nnx.to_pure_dict(nnx.state(init_model(RewardModel, cfg, one_device_sharding))),
                         {"model": cfg.to_dict(), "kind": "reward"}, 0, DEFAULT_ASSET)
   out = str(tmp_path / "out")
   proc = _tool("extend_vocab.py", "--checkpoint", rm, "--corpus", FINANCE, "--new_pieces", "10", "--out", out)
@@ -194,9 +194,10 @@ def test_a_small_corpus_extends_and_overwrite_replaces_an_existing_out(base, tmp
 def test_a_lora_checkpoint_is_merged_into_a_plain_model(base, tmp_path, one_device_sharding):
   import jax
   from flax import nnx
-  from xy_jax import checkpoint
+  from xy_jax.weights import layout, select
   from xy_jax.convert.hf import load_hf
-  from xy_jax.loading import load_checkpoint, with_adapters
+  from xy_jax.weights.load import load_checkpoint
+  from xy_jax.weights.lora import with_adapters
   from xy_jax.models.factory import model_from_values
   from xy_jax.models.llama import CausalLM
   cfg, plain = load_hf(base, one_device_sharding, log=lambda _: None, dtype="float32")
@@ -208,14 +209,14 @@ def test_a_lora_checkpoint_is_merged_into_a_plain_model(base, tmp_path, one_devi
       params)
   pattern = r"\.lora_[ab]$"
   lora = str(tmp_path / "lora")  # as a LoRA run writes it: the adapters, and where the base is
-  checkpoint.save_model(lora, checkpoint.params_matching(params, pattern),
+  layout.save_model(lora, select.params_matching(params, pattern),
                         {"model": cfg.to_dict(), "kind": "causal_lm", "lora_base": {"hf": base},
                          "trainable": pattern}, 0, os.path.join(base, "tokenizer.model"))
   out = str(tmp_path / "out")
   proc = _tool("extend_vocab.py", "--checkpoint", lora, "--corpus", _small_corpus(tmp_path, 40),
                "--new_pieces", "20", "--out", out)
   assert proc.returncode == 0, proc.stderr[-2000:]
-  meta = checkpoint.load_meta(out)
+  meta = layout.load_meta(out)
   assert meta["model"]["lora_rank"] == 0 and not meta.get("lora_base")
   assert "folded the LoRA adapters (rank 4) into the weights" in proc.stderr
   extended = load_checkpoint(out, one_device_sharding, dtype="float32")

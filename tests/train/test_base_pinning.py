@@ -16,8 +16,8 @@ import pytest
 from flax import nnx
 
 from tests.train.train_helpers import ROOT, env, losses
-from xy_jax import checkpoint
-from xy_jax.loading import load_checkpoint
+from xy_jax.weights import layout, pins, select
+from xy_jax.weights.load import load_checkpoint
 
 LORA = ("--config.lora.rank=4", "--config.lora.targets=q_proj|v_proj", "--config.optim.lr=1e-2",
         "--config.optim.schedule=constant", "--config.optim.warmup_steps=0", "--config.train.eval_every=100",
@@ -51,9 +51,9 @@ def _stored_params(path, step):
 
 def _train_base_on(base):
   """The base run goes on: a newer step with other weights (what two more steps would leave)."""
-  step = checkpoint.latest_step(base)
+  step = layout.latest_step(base)
   params = jax.tree.map(lambda a: a + np.asarray(0.05, a.dtype), _stored_params(base, step))
-  checkpoint.save_model(base, params, checkpoint.load_meta(base, step), step + 2)
+  layout.save_model(base, params, layout.load_meta(base, step), step + 2)
   return step + 2
 
 
@@ -82,13 +82,13 @@ def test_a_lora_checkpoint_records_its_base_step_and_digest(lora, base):
   meta = json.load(open(f"{lora}/checkpoints/4/meta/metadata"))
   pinned = meta["lora_base"]
   assert pinned["checkpoint"] == os.path.abspath(base) and pinned["step"] == 40
-  assert pinned["digest"] == checkpoint.step_digest(base, 40)
+  assert pinned["digest"] == pins.step_digest(base, 40)
   assert meta["stage_meta"]["pins"]["init_from_checkpoint"] == {k: pinned[k] for k in ("checkpoint", "step", "digest")}
 
 
 def test_readers_take_the_pinned_base_step_after_the_base_trains_on(lora, base, one_device_sharding):
   before = _stored_params(base, 40)
-  newer = _train_base_on(base) if checkpoint.latest_step(base) == 40 else checkpoint.latest_step(base)
+  newer = _train_base_on(base) if layout.latest_step(base) == 40 else layout.latest_step(base)
   tuned = _model_params(f"{lora}/checkpoints", one_device_sharding)
   for k, v in _flat(before).items():
     np.testing.assert_array_equal(tuned[k], v, err_msg=k)
@@ -138,14 +138,14 @@ def test_a_reader_whose_base_moved_away_names_the_base_first(tmp_path, lora, bas
 
 
 def test_a_reader_refuses_a_base_step_that_is_gone_or_changed(lora, base, one_device_sharding):
-  if checkpoint.latest_step(base) == 40:
+  if layout.latest_step(base) == 40:
     _train_base_on(base)
   ckpt = f"{lora}/checkpoints"
   step_dir, params = os.path.join(base, "40"), os.path.join(base, "40", "params")
   aside = base + ".40"
   os.rename(step_dir, aside)
   try:
-    with pytest.raises(checkpoint.SourceChanged, match=re.escape(
+    with pytest.raises(pins.SourceChanged, match=re.escape(
         f"lora_base: {os.path.abspath(base)} step 40: gone (steps now [42])")):
       load_checkpoint(ckpt, one_device_sharding)
   finally:
@@ -154,7 +154,7 @@ def test_a_reader_refuses_a_base_step_that_is_gone_or_changed(lora, base, one_de
   shutil.move(params, aside)
   shutil.copytree(os.path.join(base, "42", "params"), params)
   try:
-    with pytest.raises(checkpoint.SourceChanged, match=re.escape(
+    with pytest.raises(pins.SourceChanged, match=re.escape(
         f"lora_base: {os.path.abspath(base)} step 40: content changed since the LoRA checkpoint {ckpt}/4")):
       load_checkpoint(ckpt, one_device_sharding)
   finally:
@@ -167,14 +167,14 @@ def test_a_base_lacking_a_parameter_is_named(tmp_path, lora, one_device_sharding
   """A checkpoint written before bases were pinned, whose base was replaced by a reward model."""
   from xy_jax.models.factory import init_model
   from xy_jax.models.reward import RewardModel
-  meta = checkpoint.load_meta(f"{lora}/checkpoints", 4)
+  meta = layout.load_meta(f"{lora}/checkpoints", 4)
   rm = str(tmp_path / "rm")
-  cfg = checkpoint.model_config_from_meta(meta, "lora").replace(lora_rank=0)
+  cfg = layout.model_config_from_meta(meta, "lora").replace(lora_rank=0)
   model = init_model(RewardModel, cfg, one_device_sharding, seed=0)
-  checkpoint.save_model(rm, nnx.to_pure_dict(nnx.state(model)), {"model": cfg.to_dict(), "kind": "reward"})
+  layout.save_model(rm, nnx.to_pure_dict(nnx.state(model)), {"model": cfg.to_dict(), "kind": "reward"})
   legacy = str(tmp_path / "legacy")
-  adapters = checkpoint.params_matching(_stored_params(f"{lora}/checkpoints", 4), meta["trainable"])
-  checkpoint.save_model(legacy, adapters, {**meta, "lora_base": {"checkpoint": rm}}, 4)
+  adapters = select.params_matching(_stored_params(f"{lora}/checkpoints", 4), meta["trainable"])
+  layout.save_model(legacy, adapters, {**meta, "lora_base": {"checkpoint": rm}}, 4)
   with pytest.raises(Exception, match=re.escape(f"lora_base: {rm}: has no parameter ['lm_head']['weight']")):
     load_checkpoint(legacy, one_device_sharding)
 
@@ -220,9 +220,9 @@ def test_quantize_names_the_group_size_flag(one_device_sharding):
 def _fake_reward_model(path, like_ckpt, sharding):
   from xy_jax.models.factory import init_model
   from xy_jax.models.reward import RewardModel
-  cfg = checkpoint.model_config_from_meta(checkpoint.load_meta(like_ckpt), like_ckpt)
+  cfg = layout.model_config_from_meta(layout.load_meta(like_ckpt), like_ckpt)
   model = init_model(RewardModel, cfg, sharding, seed=1)
-  checkpoint.save_model(path, nnx.to_pure_dict(nnx.state(model)), {"model": cfg.to_dict(), "kind": "reward"})
+  layout.save_model(path, nnx.to_pure_dict(nnx.state(model)), {"model": cfg.to_dict(), "kind": "reward"})
   return path
 
 
@@ -245,7 +245,7 @@ def test_ppo_pins_its_sources_and_a_resume_holds_to_them(tmp_path, lm_checkpoint
   _train_base_on(actor)
   _train_base_on(rm)
   rs = setup(cfg, log=quiet)
-  checkpoint.run_pins().hold(recorded)  # what restoring the run's checkpoint does
+  rs.pins.hold(recorded)  # what restoring the run's checkpoint does
   frozen = rs.learner.frozen
   for got, want in ((frozen["ref_params"], _stored_params(actor, 40)), (frozen["rm_params"], _stored_params(rm, 0))):
     got = _flat(got)
@@ -254,7 +254,7 @@ def test_ppo_pins_its_sources_and_a_resume_holds_to_them(tmp_path, lm_checkpoint
 
   shutil.rmtree(os.path.join(rm, "0"))
   rs = setup(cfg, log=quiet)
-  checkpoint.run_pins().hold(recorded)
-  with pytest.raises(checkpoint.SourceChanged, match=re.escape(
+  rs.pins.hold(recorded)
+  with pytest.raises(pins.SourceChanged, match=re.escape(
       f"ppo.reward_checkpoint: {rm} step 0: gone (steps now [2])")):
     rs.learner.frozen

@@ -13,7 +13,7 @@ import torch
 from flax import nnx
 
 from tests.train.train_helpers import ROOT, env, losses
-from xy_jax.loading import load_checkpoint
+from xy_jax.weights.load import load_checkpoint
 
 LORA = ("--config.lora.rank=8", "--config.lora.targets=.*_proj|lm_head", "--config.lora.dropout=0.1",
         "--config.optim.lr=1e-2", "--config.optim.schedule=constant", "--config.train.eval_every=15",

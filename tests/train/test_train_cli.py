@@ -85,7 +85,7 @@ def _no_traceback(stderr):
 
 def test_damaged_steps_are_moved_aside_and_the_run_saves_over_them(tmp_path, prepared, straight):
   import shutil
-  from xy_jax.loading import load_checkpoint
+  from xy_jax.weights.load import load_checkpoint
   from xy_jax.sharding import LogicalSharding, make_mesh
   workdir = str(tmp_path / "run")
   shutil.copytree(straight, workdir)

@@ -70,7 +70,9 @@ class Handler(BaseHTTPRequestHandler):
     self.send_header("Content-Length", str(len(body)))
     self.send_header("Content-Security-Policy", pages.CSP)
     self.send_header("X-Content-Type-Options", "nosniff")
-    self.send_header("Referrer-Policy", "no-referrer")
+    # same-origin, not no-referrer: under no-referrer browsers post forms with `Origin: null`,
+    # which the same-origin check must refuse.
+    self.send_header("Referrer-Policy", "same-origin")
     self.send_header("Cache-Control", "no-store")
     for k, v in (headers or {}).items():
       self.send_header(k, v)

@@ -20,11 +20,10 @@ from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding, PartitionSpec
 from safetensors.numpy import save_file
 
-from xy_jax import checkpoint
 from xy_jax.convert import hf_config, hf_weights
 from xy_jax.errors import ConversionError
 from xy_jax.data.tokenizer import ChatTemplate, Tokenizer
-from xy_jax.io_utils import atomic_output_dir, check_output
+from xy_jax.io_utils import atomic_output_dir
 from xy_jax.models.factory import MODEL_CLASSES, abstract_model, param_paths, state_shardings
 from xy_jax.models.model_config import ModelConfig
 from xy_jax.sharding import LogicalSharding
@@ -108,28 +107,6 @@ def load_hf(hf_dir: str, sharding: LogicalSharding, kind: str = "causal_lm",
     log(f"[{n}/{len(rules)}] {rule.ours} {list(rule.shape)}")
   nnx.replace_by_pure_dict(abs_state, unflatten(flat))
   return cfg, nnx.merge(graphdef, abs_state)
-
-
-def import_hf(hf_dir: str, out: str, sharding: LogicalSharding, param_dtype: str = "float32",
-              allow_torch_bin: bool = False, overwrite: bool = False, log: Log = print) -> ModelConfig:
-  """HF directory -> orbax checkpoint (step 0) with the tokenizer alongside.
-
-  `LlamaForCausalLM` imports as a causal LM, `LlamaForSequenceClassification` as a reward model.
-  """
-  check_output(out, overwrite)  # before reading a single tensor
-  tok_file = os.path.join(hf_dir, checkpoint.TOKENIZER_FILE)
-  kind = hf_config.model_kind(os.path.join(hf_dir, "config.json"))
-  cfg, model = load_hf(hf_dir, sharding, kind, param_dtype, allow_torch_bin, log)
-  meta = {"model": cfg.to_dict(), "kind": kind, "stage": "import",
-          "source": os.path.abspath(hf_dir),
-          "source_dtype": hf_config.source_dtype(os.path.join(hf_dir, "config.json"))}
-  if not os.path.isfile(tok_file):
-    log(f"{tok_file}: not found; the checkpoint will have no tokenizer")
-    tok_file = None
-  with atomic_output_dir(out, overwrite) as tmp:
-    checkpoint.save_model(tmp, nnx.to_pure_dict(nnx.state(model)), meta, 0, tok_file)
-  log(f"wrote {out}")
-  return cfg
 
 
 def export_hf(model: nnx.Module, cfg: ModelConfig, out: str, kind: str = "causal_lm",

@@ -58,12 +58,11 @@ def bench_ours(cfg, tokens, prompts):
 
 def serving_copy(model):
   """The model with bfloat16 weights (what the peer generates with under --dtype bfloat16)."""
-  import jax
   import jax.numpy as jnp
   from flax import nnx
+  from xy_jax.weights.cast import cast_floats
   graphdef, state = nnx.split(model)
-  cast = lambda a: a.astype(jnp.bfloat16) if jnp.issubdtype(a.dtype, jnp.floating) else a  # noqa: E731
-  return nnx.merge(graphdef, jax.tree.map(cast, state))
+  return nnx.merge(graphdef, cast_floats(state, jnp.bfloat16))
 
 
 def generate_tokens_per_s(model, prompts) -> float:
@@ -104,7 +103,7 @@ def bench_eval(cfg):
   from xy_jax.eval.run import EvalSpec, Evaluator
   from xy_jax.models.factory import init_model
   from xy_jax.models.llama import CausalLM
-  from xy_jax.loading import load_model
+  from xy_jax.weights.load import load_model
   from xy_jax.sharding import LogicalSharding
   mesh = cli.mesh_sharding("1,1,-1")
   root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -17,7 +17,7 @@ from xy_jax import cli
 from xy_jax.data.sources import SkipReport
 from xy_jax.data.tokenizer import ChatTemplate, load_tokenizer
 from xy_jax.infer.sampling import SamplingConfig
-from xy_jax.loading import load_model
+from xy_jax.weights.load import load_model
 from xy_jax.rl.compare import compare, plot, table
 from xy_jax.rl.prompts import read_prompts
 

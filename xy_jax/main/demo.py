@@ -38,8 +38,9 @@ from xy_jax.infer.perplexity import PerplexityEvaluator
 from xy_jax.infer.sampling import SamplingConfig
 from xy_jax.models.factory import init_model
 from xy_jax.models.llama import CausalLM
-from xy_jax.loading import load_checkpoint
-from xy_jax.quant.quantize_model import param_bytes, quantize_model, save_quantized
+from xy_jax.weights.load import load_checkpoint
+from xy_jax.quant.quantize_model import param_bytes, quantize_model
+from xy_jax.weights.write import save_quantized
 from xy_jax.plots import plot_ppo, plot_training, read_metrics
 from xy_jax.sharding import LogicalSharding, make_mesh
 import xy_jax.stages  # noqa: F401  registers every stage

@@ -15,7 +15,7 @@ from xy_jax import cli
 from xy_jax.data.tokenizer import load_tokenizer
 from xy_jax.data.sources import SkipReport, expand_paths, read_documents
 from xy_jax.infer.perplexity import PerplexityEvaluator
-from xy_jax.loading import load_model
+from xy_jax.weights.load import load_model
 
 cli.define_model_source_flags()
 cli.define_mesh_flag()

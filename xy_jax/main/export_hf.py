@@ -20,7 +20,7 @@ from xy_jax.convert.hf import export_hf
 from xy_jax.convert.peft_adapter import export_adapter, merged
 from xy_jax.data.tokenizer import ChatTemplate
 from xy_jax.io_utils import check_output
-from xy_jax.loading import load_checkpoint
+from xy_jax.weights.load import load_checkpoint
 
 flags.DEFINE_string("checkpoint", None, "xy_jax checkpoint directory", required=True)
 flags.DEFINE_string("out", None, "HF directory to create", required=True)

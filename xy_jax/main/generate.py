@@ -11,7 +11,7 @@ from absl import flags
 from xy_jax import cli
 from xy_jax.data.tokenizer import ChatTemplate, Message, load_tokenizer
 from xy_jax.infer.generate import Generator
-from xy_jax.loading import load_model
+from xy_jax.weights.load import load_model
 
 cli.define_model_source_flags()
 cli.define_mesh_flag()

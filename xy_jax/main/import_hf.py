@@ -10,7 +10,7 @@ needs RAM for one tensor, not the model. A failure leaves nothing at --out.
 from absl import flags
 
 from xy_jax import cli
-from xy_jax.convert.hf import import_hf
+from xy_jax.weights.write import import_hf
 
 flags.DEFINE_string("hf", None, "Hugging Face model directory", required=True)
 flags.DEFINE_string("out", None, "checkpoint directory to create", required=True)

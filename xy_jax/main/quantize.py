@@ -19,8 +19,9 @@ from xy_jax.data.sources import SkipReport, read_documents
 from xy_jax.data.tokenizer import load_tokenizer
 from xy_jax.infer.perplexity import PerplexityEvaluator
 from xy_jax.io_utils import atomic_output_dir
-from xy_jax.loading import load_model
-from xy_jax.quant.quantize_model import param_bytes, quantize_model, save_quantized
+from xy_jax.weights.load import load_model
+from xy_jax.quant.quantize_model import param_bytes, quantize_model
+from xy_jax.weights.write import save_quantized
 
 cli.define_model_source_flags()
 cli.define_mesh_flag()

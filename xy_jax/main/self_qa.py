@@ -22,7 +22,7 @@ from xy_jax.data.tokenizer import load_tokenizer
 from xy_jax.infer.chat import single_turn_generate
 from xy_jax.infer.generate import Generator
 from xy_jax.io_utils import atomic_output_file
-from xy_jax.loading import load_model
+from xy_jax.weights.load import load_model
 
 cli.define_model_source_flags()
 cli.define_mesh_flag()

@@ -30,6 +30,7 @@ from xy_jax.plan.train import Chip, compiled_cost, per_device_bytes, topology
 from xy_jax.plan.serving import generation_programs
 from xy_jax.sharding import LogicalSharding
 from xy_jax.train.setup import setup
+from xy_jax.weights.cast import cast_floats
 
 COLLECTIVES = ("all-gather", "all-reduce", "reduce-scatter", "all-to-all", "collective-permute")
 _OP = re.compile(r"=\s*(.+?)\s+(" + "|".join(COLLECTIVES) + r")(-start)?\(")
@@ -178,10 +179,8 @@ def make_rollout_plan(cfg: ConfigDict, topology_name: str, log=print) -> Rollout
     # What each chip receives: its serving shard of the actor, float weights in the compute dtype.
     actor = rs.abstract_state.params["actor"]
     moved = 0
-    for a, sh in zip(jax.tree.leaves(actor), jax.tree.leaves(layout.param_shardings)):
-      floating = jax.numpy.issubdtype(a.dtype, jax.numpy.floating)
-      bits = 8 * layout.dtype.itemsize if floating else storage_bits(a.dtype)
-      moved += math.prod(sh.shard_shape(a.shape)) * bits // 8
+    for a, sh in zip(jax.tree.leaves(cast_floats(actor, layout.dtype)), jax.tree.leaves(layout.param_shardings)):
+      moved += math.prod(sh.shard_shape(a.shape)) * storage_bits(a.dtype) // 8
     reshard_s = moved / chip.ici_bytes_per_s
 
   log("cost model: experience and update, probed on unrolled layers ...")

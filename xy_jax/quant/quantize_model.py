@@ -8,7 +8,6 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from xy_jax import checkpoint
 from xy_jax.models.factory import abstract_model, param_paths, state_shardings
 from xy_jax.models.llama import Weight
 from xy_jax.errors import ConfigError
@@ -75,12 +74,3 @@ def param_bytes(model: nnx.Module) -> int:
     a = v[...]
     total += a.size * int_weights.storage_bits(a.dtype) // 8
   return total
-
-
-def save_quantized(path: str, q: QuantizedModel, kind: str, source: str,
-                   tokenizer_file: str | None) -> None:
-  """The usual checkpoint layout (step 0, meta with the quantised model config, tokenizer)."""
-  meta = {"model": q.cfg.to_dict(), "kind": kind, "stage": "quantize", "source": source,
-          "quant": {"mode": q.cfg.quant, "group_size": q.cfg.quant_group_size,
-                    "bytes": param_bytes(q.model)}}
-  checkpoint.save_model(path, nnx.to_pure_dict(nnx.state(q.model)), meta, 0, tokenizer_file)

@@ -14,7 +14,6 @@ import functools
 import jax
 from ml_collections import ConfigDict
 
-from xy_jax import checkpoint
 from xy_jax.config import require
 from xy_jax.data.pipeline import EpochPlanner, SourceRows, StepBatches
 from xy_jax.data.sources import SkipReport
@@ -26,11 +25,15 @@ from xy_jax.errors import ConfigError
 from xy_jax.models.model_config import ModelConfig
 from xy_jax.models.presets import get_preset
 from xy_jax.models.reward import RewardModel
-from xy_jax.rl.ppo_learner import ACTOR_FIELD, PTX_KEYS, REWARD_FIELD, PPOLearner, load_model
+from xy_jax.rl.ppo_learner import PTX_KEYS, PPOLearner
 from xy_jax.rl.prompts import prompt_batch, read_prompts
 from xy_jax.rl.rewards import RULES
-from xy_jax.train.frozen import abstract_frozen, split_frozen
+from xy_jax.train.pretrain import open_sources
 from xy_jax.train.task import Task, check_rows
+from xy_jax.weights import layout
+from xy_jax.weights.cast import abstract_frozen, split_frozen
+from xy_jax.weights.pins import Pins
+from xy_jax.weights.start import ACTOR_FIELD, REWARD_FIELD, pinned_model
 
 
 def validate_config(c: ConfigDict) -> None:
@@ -76,12 +79,12 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
       raise ConfigError("ppo.critic_checkpoint: required (or ppo.reward_checkpoint, its default)")
     if p.reward_fn is None and not p.reward_checkpoint:
       raise ConfigError("ppo.reward_checkpoint: required unless ppo.reward_fn names a rule reward")
-    actor_meta = checkpoint.load_meta(p.actor_checkpoint)
-    actor_cfg = checkpoint.model_config_from_meta(actor_meta, p.actor_checkpoint).replace(**numerics)
-    critic_cfg = checkpoint.model_config_from_meta(
-        checkpoint.load_meta(critic_path), critic_path).replace(**numerics)
+    actor_meta = layout.load_meta(p.actor_checkpoint)
+    actor_cfg = layout.model_config_from_meta(actor_meta, p.actor_checkpoint).replace(**numerics)
+    critic_cfg = layout.model_config_from_meta(
+        layout.load_meta(critic_path), critic_path).replace(**numerics)
     if p.reward_fn is None:  # checked now on the newest meta; the weights load at the first step
-      _check_reward(checkpoint.load_meta(p.reward_checkpoint), p)
+      _check_reward(layout.load_meta(p.reward_checkpoint), p)
     eos, pad = tok.eos_id, tok.pad_id
     frozen = functools.partial(load_frozen, p, sharding, numerics, log)
   if seq_len > actor_cfg.max_position_embeddings:
@@ -134,11 +137,8 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
                       f"{p.prompts_per_step}")
   ptx = None
   if p.ptx_coef > 0:
-    from xy_jax.train.pretrain import open_sources
-    sub = ConfigDict(cfg.to_dict())
-    sub.data.sources = {n: cfg.data.sources[n].to_dict() for n in text_sources}
-    rows = [SourceRows(s, (seq_len,), "train", 0.0, cfg.seed) for s in open_sources(sub, tok, log)]
-    planner = EpochPlanner(rows, [sub.data.sources[n].get("weight", 1.0) for n in text_sources],
+    rows = [SourceRows(s, (seq_len,), "train", 0.0, cfg.seed) for s in open_sources(cfg, tok, log, text_sources)]
+    planner = EpochPlanner(rows, [cfg.data.sources[n].get("weight", 1.0) for n in text_sources],
                            (seq_len,), seq_len * p.prompts_per_step, cfg.seed)
     ptx = StepBatches(planner, tok.pad_id, cfg.train.steps, jax.process_index(), jax.process_count())
 
@@ -164,16 +164,16 @@ def _check_reward(meta: dict, p: ConfigDict) -> None:
     held_out_score_stats(meta, p.reward_checkpoint)  # raises when the statistics are missing
 
 
-def load_frozen(p: ConfigDict, sharding, numerics: dict, log) -> dict:
+def load_frozen(p: ConfigDict, sharding, numerics: dict, log, pins: Pins | None) -> dict:
   """The reference and reward models (graphs, parameters in ppo.frozen_dtype) and the reward
-  normalisation: the steps this run pinned."""
-  reference = load_model(p.actor_checkpoint, ACTOR_FIELD, sharding, numerics, log, "reference")
+  normalisation: the steps this run pinned (`pins`)."""
+  reference = pinned_model(p.actor_checkpoint, ACTOR_FIELD, sharding, pins, numerics, log, "reference")
   ref_graph, ref_params = split_frozen(reference.model, p.frozen_dtype)
   out = {"ref_graph": ref_graph, "ref_params": ref_params, "rm_graph": None, "rm_params": None,
          "reward_norm": None}
   if p.reward_fn is not None:
     return out
-  reward = load_model(p.reward_checkpoint, REWARD_FIELD, sharding, numerics, log)
+  reward = pinned_model(p.reward_checkpoint, REWARD_FIELD, sharding, pins, numerics, log)
   _check_reward(reward.meta, p)
   out["rm_graph"], out["rm_params"] = split_frozen(reward.model, p.frozen_dtype)
   if p.normalize_reward:

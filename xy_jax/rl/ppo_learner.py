@@ -25,12 +25,10 @@ from ml_collections import ConfigDict
 
 from xy_jax.infer.generate import decode
 from xy_jax.infer.sampling import SamplingConfig
-from xy_jax.loading import load_source, with_adapters
-from xy_jax.models.factory import abstract_model, init_model
+from xy_jax.models.factory import abstract_model
 from xy_jax.models.llama import CausalLM
-from xy_jax.errors import ConfigError
 from xy_jax.models.model_config import ModelConfig
-from xy_jax.models.reward import RewardModel, sequence_scores
+from xy_jax.models.reward import sequence_scores
 from xy_jax.rl import ppo_math
 from xy_jax.rl.rewards import RULES
 from xy_jax.rl.rollout_layout import device_hbm_bytes, rollout_layout
@@ -39,23 +37,10 @@ from xy_jax.train.losses import lm_loss_sums
 from xy_jax.train.optim import optimizer
 from xy_jax.train.state import TrainState
 from xy_jax.train.step import make_train_step
+from xy_jax.weights.pins import Pins
+from xy_jax.weights.start import starting_weights
 
 PTX_KEYS = ("tokens", "positions", "segment_ids", "loss_mask")
-
-
-ACTOR_FIELD = "ppo.actor_checkpoint"
-CRITIC_FIELD = "ppo.critic_checkpoint"
-REWARD_FIELD = "ppo.reward_checkpoint"
-
-
-def load_model(path: str, field: str, sharding, numerics: dict, log, role: str = ""):
-  """The step of `path` this run pinned (`field` names it; `role` says what it is read as)."""
-  if not path:
-    raise ConfigError(f"{field}: required for stage 'ppo'")
-  loaded = load_source(field, path, sharding, log, **numerics)
-  log(f"{field}{f' ({role})' if role else ''}: {path} step {loaded.step} ({loaded.kind}, "
-      f"{loaded.cfg.param_count() / 1e6:.2f}M params)")
-  return loaded
 
 
 def response_slice(x, prompt_len: int, answer_len: int):
@@ -74,9 +59,9 @@ class PPOLearner(Learner):
   estimates_time = False  # generation is a loop XLA's cost model counts once
 
   def __init__(self, cfg: ConfigDict, actor_cfg: ModelConfig, critic_cfg: ModelConfig,
-               frozen: dict | Callable[[], dict], eos: int, pad: int, log):
+               frozen: dict | Callable[[Pins | None], dict], eos: int, pad: int, log):
     """`frozen`: reference and reward graph/params (abstract when planning) and reward_norm, or a
-    function loading them when first needed (the first step: after a resume's restore, so they
+    function of the run's pins loading them when first needed (the first step: after a resume's restore, so they
     are the steps the run pinned)."""
     self.cfg, self.p = cfg, cfg.ppo
     self.actor_cfg, self.critic_cfg = actor_cfg, critic_cfg
@@ -86,7 +71,7 @@ class PPOLearner(Learner):
   @property
   def frozen(self) -> dict:
     if self._frozen is None:
-      self._frozen = self._load_frozen()
+      self._frozen = self._load_frozen(self.pins)
     return self._frozen
 
   # --- state -----------------------------------------------------------------------------------
@@ -96,20 +81,7 @@ class PPOLearner(Learner):
                      groups={"actor": p.actor_lr, "critic": p.critic_lr})
 
   def init_params(self, cfg, model_cfg, model_cls, sharding, log):
-    p, numerics = self.p, model_cfg.numerics()
-    critic_path = p.critic_checkpoint or p.reward_checkpoint
-    actor = load_model(p.actor_checkpoint, ACTOR_FIELD, sharding, numerics, log, "actor")
-    critic = load_model(critic_path, CRITIC_FIELD, sharding, numerics, log)
-    critic_params = nnx.to_pure_dict(nnx.state(critic.model))
-    if critic.kind != "reward":  # a chat model as critic: its body plus a fresh value head
-      fresh = nnx.to_pure_dict(nnx.state(init_model(RewardModel, self.critic_cfg, sharding, cfg.seed)))
-      critic_params = {"model": critic_params["model"], "score": fresh["score"]}
-      log("ppo.critic_checkpoint: a causal LM; its body gets a fresh value head")
-    actor_params = nnx.to_pure_dict(nnx.state(actor.model))
-    if model_cfg.lora_rank:  # adapters on the actor (its base frozen, held as lora.base_quant says)
-      actor_params = with_adapters(CausalLM, model_cfg, actor_params, sharding, cfg.seed,
-                                   origin=f"{ACTOR_FIELD}: {p.actor_checkpoint}")
-    return model_cfg, {"actor": actor_params, "critic": critic_params}
+    return starting_weights(cfg, model_cfg, model_cls, sharding, self.pins, log, critic_cfg=self.critic_cfg)
 
   def init_extra(self, params):
     extra = {"kl_coef": jnp.asarray(self.p.kl_ctl, jnp.float32)}

@@ -31,6 +31,7 @@ from xy_jax.models.llama import CausalLM
 from xy_jax.errors import ConfigError, ShardingError
 from xy_jax.models.model_config import ModelConfig
 from xy_jax.sharding import LogicalSharding, make_mesh
+from xy_jax.weights.cast import cast_floats
 
 MAX_TENSOR = 8
 
@@ -97,7 +98,7 @@ def serving_rules(rules):
 @functools.partial(jax.jit, static_argnums=1)
 def _cast_floats(tree, dtype):
   """Jitted once per dtype (and tree structure): the cast runs every PPO iteration."""
-  return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+  return cast_floats(tree, dtype)
 
 
 @dataclasses.dataclass

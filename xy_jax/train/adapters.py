@@ -3,7 +3,7 @@
 A LoRA run is an `optim.trainable` run whose selection is the adapters: the base gets no gradient
 and no optimizer state and is never written. Its checkpoints hold the adapters only (a small
 fraction of the model) and name the base in their meta (`lora_base`: its path, and the step and
-digest the run pinned, checkpoint.Pins), from which readers rebuild the model (`xy_jax.loading`).
+digest the run pinned, weights.pins.Pins), from which readers rebuild the model (weights/load.py).
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from ml_collections import ConfigDict
 from xy_jax.models.int_weights import check_group_size
 from xy_jax.errors import ConfigError
 from xy_jax.models.model_config import ModelConfig
-
-ADAPTER_PATTERN = r"\.lora_[ab]$"
 
 
 def enabled(cfg: ConfigDict) -> bool:

@@ -21,19 +21,20 @@ import jax.numpy as jnp
 from flax import nnx
 from ml_collections import ConfigDict
 
-from xy_jax import checkpoint
 from xy_jax.config import require
 from xy_jax.data.tokenizer import Tokenizer
-from xy_jax.loading import load_source
 from xy_jax.models.llama import CausalLM
 from xy_jax.errors import ConfigError
 from xy_jax.models.model_config import ModelConfig
-from xy_jax.train.frozen import abstract_frozen, split_frozen
 from xy_jax.train.learner import StepContext, SupervisedLearner
 from xy_jax.train.losses import next_token_nll
 from xy_jax.train.step import make_eval_step
 from xy_jax.train.preference_steps import pair_shape, preference_data
 from xy_jax.train.task import Task
+from xy_jax.weights import layout
+from xy_jax.weights.cast import abstract_frozen, split_frozen
+from xy_jax.weights.load import load_source
+from xy_jax.weights.pins import Pins
 
 LOSSES = ("sigmoid", "ipo", "hinge")
 REFERENCE_FIELD = "dpo.reference_checkpoint"
@@ -110,17 +111,17 @@ class DPOLearner(SupervisedLearner):
   """The supervised step, with the reference's log-probs added to each batch first."""
   # Two programs (reference, step): the planner reports the memory of each and the time of both.
 
-  def __init__(self, loss_sums, reference: Callable[[], tuple] | tuple):
-    """`reference`: (graphdef, params), or a function loading them when first needed (at the first
-    step: after a resume's restore, so the reference is the step the run pinned)."""
+  def __init__(self, loss_sums, reference: Callable[[Pins | None], tuple] | tuple):
+    """`reference`: (graphdef, params), or a function of the run's pins loading them when first
+    needed (at the first step)."""
     super().__init__(loss_sums)
-    self._load_reference = reference if callable(reference) else (lambda: reference)
+    self._load_reference = reference if callable(reference) else (lambda pins: reference)
     self._reference = None
     self.reference = jax.jit(lambda params, batch: answer_logps(nnx.merge(self.ref_graph, params), batch)[0])
 
   def _loaded(self) -> tuple:
     if self._reference is None:
-      self._reference = self._load_reference()
+      self._reference = self._load_reference(self.pins)
     return self._reference
 
   @property
@@ -169,10 +170,10 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
     if not ref_path:
       raise ConfigError("dpo.reference_checkpoint: required (or init_from_checkpoint, its default: the "
                         "SFT checkpoint the policy starts from)")
-    _check_reference(checkpoint.load_meta(ref_path).get("kind", "causal_lm"), ref_path)
+    _check_reference(layout.load_meta(ref_path).get("kind", "causal_lm"), ref_path)
 
-    def reference():
-      loaded = load_source(REFERENCE_FIELD, ref_path, sharding, log, **model_cfg.numerics())
+    def reference(pins):
+      loaded = load_source(REFERENCE_FIELD, ref_path, sharding, pins, log, **model_cfg.numerics())
       _check_reference(loaded.kind, ref_path)
       log(f"dpo reference: {ref_path} (step {loaded.step}, held in {p.reference_dtype})")
       return split_frozen(loaded.model, p.reference_dtype)

@@ -19,9 +19,11 @@ from xy_jax.models.model_config import ModelConfig
 from xy_jax.sharding import LogicalSharding
 from xy_jax.train import adapters
 from xy_jax.train.optim import optimizer
-from xy_jax.train.starting_weights import initial_params
 from xy_jax.train.state import TrainState
 from xy_jax.train.step import make_eval_step, make_train_step
+from xy_jax.weights.pins import Pins
+from xy_jax.weights.select import ADAPTER_PATTERN
+from xy_jax.weights.start import starting_weights
 
 
 @dataclasses.dataclass
@@ -40,7 +42,8 @@ class StepContext:
 class Learner:
   supports_trainable = True  # optim.trainable may select a subset of the parameters
   estimates_time = True  # the planner may probe its step's cost (one program, no loops)
-  lora_pattern = adapters.ADAPTER_PATTERN  # what trains in a LoRA run (a regex over parameter paths)
+  lora_pattern = ADAPTER_PATTERN  # what trains in a LoRA run (a regex over parameter paths)
+  pins: Pins | None = None  # the other runs' weights the run stands on (set by setup)
 
   def lora_base(self, cfg: ConfigDict, required: bool) -> dict:
     """Where a LoRA run's frozen base comes from (its checkpoints' meta `lora_base`)."""
@@ -52,7 +55,7 @@ class Learner:
   def init_params(self, cfg: ConfigDict, model_cfg: ModelConfig, model_cls, sharding: LogicalSharding,
                   log) -> tuple[ModelConfig, dict]:
     """(model config, parameters pure dict): random init, or the starting weights."""
-    return initial_params(cfg, model_cfg, model_cls, sharding, log)
+    return starting_weights(cfg, model_cfg, model_cls, sharding, self.pins, log)
 
   def init_extra(self, params) -> dict:
     """TrainState.extra: learner state beside the parameters (PPO: KL coefficient, EMA)."""

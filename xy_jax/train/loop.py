@@ -20,7 +20,7 @@ import jax
 import numpy as np
 from ml_collections import ConfigDict
 
-from xy_jax import checkpoint, distributed
+from xy_jax import distributed
 from xy_jax.data.pipeline import train_iterator
 from xy_jax.errors import ConfigError, TrainingError
 from xy_jax.train import adapters, trainable
@@ -30,6 +30,7 @@ from xy_jax.train.metrics import MetricsWriter, Progress
 from xy_jax.train.setup import setup
 from xy_jax.train.state import TrainState
 from xy_jax.train.workdir import WorkdirLock, truncate_metrics
+from xy_jax.weights import layout
 
 
 @dataclasses.dataclass
@@ -197,14 +198,14 @@ class MetricsWindow:
 def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResult:
   is_main = jax.process_index() == 0
   eval_task_splits = eval_splits(cfg, log)  # before data, weights or steps: a bad eval task stops here
-  rs = setup(cfg, log)
+  rs = setup(cfg, log, checkpoints=os.path.join(workdir, "checkpoints"))
   task, tok = rs.task, rs.tokenizer
   evaluate = _evaluator(rs, EvalTasks(eval_task_splits, rs) if eval_task_splits else None)
   if interrupts.agreed():
     log("stopped by a signal during setup; nothing was trained or saved")
     return RunResult(0, None, interrupts.signum)
 
-  ckpt = checkpoint.TrainCheckpointer(os.path.join(workdir, "checkpoints"), cfg.train.keep_checkpoints,
+  ckpt = layout.TrainCheckpointer(os.path.join(workdir, "checkpoints"), cfg.train.keep_checkpoints,
                                       cfg.train.keep_best, cfg.train.async_checkpointing, log)
   start, state, data_state = _restore_or_init(cfg, rs, ckpt, log)
   if is_main:
@@ -216,7 +217,7 @@ def _run(cfg: ConfigDict, workdir: str, log, interrupts: Interrupts) -> RunResul
           "lora_base": rs.lora_base, "config": json.loads(cfg.to_json_best_effort())}
   if is_main and tok.model_file:
     os.makedirs(ckpt.directory, exist_ok=True)
-    shutil.copyfile(tok.model_file, os.path.join(ckpt.directory, checkpoint.TOKENIZER_FILE))
+    shutil.copyfile(tok.model_file, os.path.join(ckpt.directory, layout.TOKENIZER_FILE))
 
   iterator = train_iterator(task.train_source, cfg.data.prefetch)
   if data_state is not None:

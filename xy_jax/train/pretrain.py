@@ -50,13 +50,15 @@ def prepare_configured_source(cfg: ConfigDict, name: str, tok: Tokenizer) -> dic
   return prepare_source(name, list(src.paths), cfg.data.prepared_dir, tok)
 
 
-def open_sources(cfg: ConfigDict, tok: Tokenizer, log) -> list[PreparedSource]:
-  """Prepared sources, checked against their input files, tokenizer and settings. A missing or
-  stale one is (re-)tokenized when `data.auto_prepare` (process 0 writes), else refused."""
+def open_sources(cfg: ConfigDict, tok: Tokenizer, log, names: list[str] | None = None) -> list[PreparedSource]:
+  """Prepared sources (`names`, default all of data.sources), checked against their input files,
+  tokenizer and settings. A missing or stale one is (re-)tokenized when `data.auto_prepare`
+  (process 0 writes), else refused."""
   d = cfg.data
   digest = file_digest(tok.model_file)
   out = []
-  for name, src in d.sources.items():
+  for name in d.sources if names is None else names:
+    src = d.sources[name]
 
     def check_or_prepare(name=name, src=src):
       files = expand_paths(list(src.paths), f"data.sources.{name}.paths")

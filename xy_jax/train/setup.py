@@ -18,7 +18,6 @@ from flax import nnx
 from jax.sharding import Mesh, NamedSharding
 from ml_collections import ConfigDict
 
-from xy_jax import checkpoint
 from xy_jax.config import validate
 from xy_jax.data.tokenizer import Tokenizer, load_tokenizer
 from xy_jax.models.factory import abstract_model, state_shardings
@@ -30,8 +29,11 @@ from xy_jax.train import task as tasks
 from xy_jax.train import adapters, trainable
 from xy_jax.train.eval_tasks import eval_specs
 from xy_jax.train.learner import Learner, StepContext, SupervisedLearner
-from xy_jax.train.starting_weights import source_model_config
 from xy_jax.train.state import TrainState, state_shardings as train_state_shardings
+from xy_jax.weights import layout
+from xy_jax.weights.pins import PINS_META, Pins, run_pins
+from xy_jax.weights.select import params_matching, selection
+from xy_jax.weights.start import source_model_config
 
 
 @dataclasses.dataclass
@@ -54,11 +56,11 @@ class RunSetup:
   trainable: Any = None  # optim.trainable's mask over the parameters (None: all train)
   trainable_pattern: str = ""  # optim.trainable, or the adapters' pattern in a LoRA run
   lora_base: dict | None = None  # a LoRA run's base (checkpoint meta); None: not a LoRA run
-  pins: checkpoint.Pins | None = None  # the other runs' weights this run stands on
+  pins: Pins | None = None  # the other runs' weights this run stands on
 
   def checkpointed(self, params):
     """What a checkpoint's params item holds: everything, or a LoRA run's adapters only."""
-    return params if self.lora_base is None else checkpoint.params_matching(params, self.trainable_pattern)
+    return params if self.lora_base is None else params_matching(params, self.trainable_pattern)
 
   def init_state(self, log=print) -> TrainState:
     """Fresh state: random init, or weights from init_from_hf / init_from_checkpoint (a LoRA
@@ -70,15 +72,15 @@ class RunSetup:
     return jax.jit(self._create, out_shardings=self.state_shardings)(params)
 
   def _create(self, params) -> TrainState:
-    params = trainable.cast_frozen(params, self.trainable, self.cfg.optim.frozen_dtype)
+    params = trainable.cast_untrained(params, self.trainable, self.cfg.optim.frozen_dtype)
     return TrainState.create(params, self.tx, self.learner.init_extra(params), self.trainable)
 
   def abstract_train_state(self, pattern: str) -> TrainState:
     """The abstract state (with shardings) a run whose `optim.trainable` was `pattern` saved."""
-    mask = trainable.selection(self.abstract_state.params, pattern)
+    mask = selection(self.abstract_state.params, pattern)
     params = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), self.abstract_state.params)
     abstract = jax.eval_shape(lambda p: TrainState.create(
-        trainable.cast_frozen(p, mask, self.cfg.optim.frozen_dtype), self.tx, self.learner.init_extra(p),
+        trainable.cast_untrained(p, mask, self.cfg.optim.frozen_dtype), self.tx, self.learner.init_extra(p),
         mask), params)
     param_sh = jax.tree.map(lambda a: a.sharding, self.abstract_state.params)
     extra_sh = jax.tree.map(lambda a: a.sharding, self.abstract_state.extra)
@@ -106,9 +108,9 @@ def tokenizer_file_for(cfg: ConfigDict, log) -> str | None:
   """
   start = cfg.init_from_checkpoint or (cfg.ppo.actor_checkpoint if cfg.stage == "ppo" else None)
   if start:
-    theirs, where = checkpoint.tokenizer_path(start), start
+    theirs, where = layout.tokenizer_path(start), start
   elif cfg.init_from_hf:
-    theirs, where = os.path.join(cfg.init_from_hf, checkpoint.TOKENIZER_FILE), cfg.init_from_hf
+    theirs, where = os.path.join(cfg.init_from_hf, layout.TOKENIZER_FILE), cfg.init_from_hf
     theirs = theirs if os.path.isfile(theirs) else None
   else:
     theirs = where = None
@@ -122,15 +124,17 @@ def tokenizer_file_for(cfg: ConfigDict, log) -> str | None:
   return cfg.data.tokenizer
 
 
-def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> RunSetup:
+def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None,
+          checkpoints: str | None = None) -> RunSetup:
   """`with_data=False` (planning) reads no data, tokenizer or checkpoint: shapes come from the
-  config, and `devices` may be a TPU topology's abstract devices."""
+  config, and `devices` may be a TPU topology's abstract devices. `checkpoints`: the run's
+  checkpoint directory, whose recorded pins a resume holds to."""
   model_cfg = validate(cfg)
   tasks.validate_stage(cfg)
   eval_specs(cfg)  # benchmark settings; their data is read before setup (train.eval_tasks.eval_splits)
-  # Pinned as they are first read (after a resume's restore: checkpoint.TrainCheckpointer holds
-  # to the recorded pins); setup itself reads only other runs' configs, never their weights.
-  pins = checkpoint.start_run_pins(log) if with_data else None
+  # Pinned as they are first read, or held to the ones a resumed run's checkpoints recorded; setup
+  # itself reads only other runs' configs, never their weights.
+  pins = run_pins(checkpoints, log) if with_data else None
   mesh = make_mesh(cfg.mesh, devices)
   sharding = LogicalSharding(mesh, rules_with_overrides(cfg.mesh.get("rules", {})))
   tok = None
@@ -142,8 +146,9 @@ def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> R
                         f"{model_cfg.vocab_size}")
   task = tasks.builder(cfg.stage)(cfg, model_cfg, tok, sharding, log)
   if pins is not None:
-    task.meta[checkpoint.PINS_META] = pins.pinned  # filled as sources are read; saved with each step
+    task.meta[PINS_META] = pins.pinned  # filled as sources are read; saved with each step
   learner = task.learner or SupervisedLearner(task.loss_sums)
+  learner.pins = pins
   model_cfg = adapters.apply(cfg, task.model_config or model_cfg)
   lora_base = learner.lora_base(cfg, required=with_data) if adapters.enabled(cfg) else None
   log(f"{task.name}: {model_cfg.param_count() / 1e6:.2f}M params on mesh {dict(mesh.shape)} "
@@ -153,10 +158,10 @@ def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> R
 
   graphdef, abs_model_state = abstract_model(task.model_cls, model_cfg, sharding)
   param_sh = nnx.to_pure_dict(state_shardings(abs_model_state, sharding))
-  abs_params = checkpoint.abstract_pure_params(abs_model_state, None)
+  abs_params = layout.abstract_pure_params(abs_model_state, None)
   tx, lr_schedule = learner.optimizer(cfg)
   pattern = learner.lora_pattern if lora_base is not None else cfg.optim.trainable
-  mask = trainable.selection(abs_params, pattern)
+  mask = selection(abs_params, pattern)
   if cfg.optim.trainable and not learner.supports_trainable:
     raise ConfigError(f"optim.trainable: stage {cfg.stage!r} trains every parameter of its models")
   if mask is not None:
@@ -167,7 +172,7 @@ def setup(cfg: ConfigDict, log=print, with_data: bool = True, devices=None) -> R
         f" in {cfg.optim.frozen_dtype}" if cfg.optim.frozen_dtype else "")
     log(f"{what}: {n / 1e6:.2f}M of {total / 1e6:.2f}M parameters train; the rest are frozen{frozen}")
   abs_state = jax.eval_shape(lambda p: TrainState.create(
-      trainable.cast_frozen(p, mask, cfg.optim.frozen_dtype), tx, learner.init_extra(p), mask), abs_params)
+      trainable.cast_untrained(p, mask, cfg.optim.frozen_dtype), tx, learner.init_extra(p), mask), abs_params)
   replicated = NamedSharding(mesh, jax.sharding.PartitionSpec())
   st_sh = train_state_shardings(abs_state, param_sh, tx, mesh, learner.extra_shardings(param_sh, replicated),
                                 mask)

@@ -10,35 +10,13 @@ parameter trains and nothing here changes the state's layout.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import optax
 
-from xy_jax.errors import ConfigError
-
-Mask = Any  # a tree of bools shaped like the parameters, or None (everything trains)
-
-
-def path_of(key_path) -> str:
-  return ".".join(str(getattr(k, "key", k)) for k in key_path)
-
-
-def selection(params: Any, pattern: str, field: str = "optim.trainable") -> Mask:
-  """The mask of parameters whose path matches `pattern` (None: an empty pattern, all train)."""
-  if not pattern:
-    return None
-  try:
-    regex = re.compile(pattern)
-  except re.error as e:
-    raise ConfigError(f"{field}={pattern!r}: not a regular expression ({e})") from None
-  mask = jax.tree_util.tree_map_with_path(lambda p, _: bool(regex.search(path_of(p))), params)
-  if not any(jax.tree.leaves(mask)):
-    names = ", ".join(path_of(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0][:4])
-    raise ConfigError(f"{field}={pattern!r} matches no parameter (paths look like {names}, ...)")
-  return mask
+from xy_jax.weights.cast import cast_floats
+from xy_jax.weights.select import Mask, path_of
 
 
 def _is_masked(x) -> bool:
@@ -63,18 +41,13 @@ def merge(trainable: Any, frozen: Any, mask: Mask) -> Any:
   return jax.tree.map(lambda m, t, f: t if m else f, mask, trainable, frozen, is_leaf=_is_masked)
 
 
-def cast_frozen(params: Any, mask: Mask, dtype: str | None) -> Any:
+def cast_untrained(params: Any, mask: Mask, dtype: str | None) -> Any:
   """Frozen floating-point leaves in `dtype` (None: unchanged). Integer weights' scales keep their
   dtype: they are part of the quantised format (QLoRA), read the same way by every loader."""
   if mask is None or not dtype:
     return params
-
-  def cast(path, x, m):
-    if m or not jnp.issubdtype(x.dtype, jnp.floating) or path_of(path).endswith("weight_scale"):
-      return x
-    return x.astype(dtype)
-
-  return jax.tree_util.tree_map_with_path(cast, params, mask)
+  trains = {path_of(p): m for p, m in jax.tree_util.tree_flatten_with_path(mask)[0]}
+  return cast_floats(params, dtype, keep=lambda path: trains[path] or path.endswith("weight_scale"))
 
 
 def count(params: Any, mask: Mask) -> tuple[int, int]:

@@ -1,4 +1,5 @@
-"""Load a model from either an HF directory or one of our orbax checkpoints."""
+"""A model from either an HF directory or one of our checkpoints (any stage's, a LoRA one on its
+base)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,19 @@ import dataclasses
 import os
 from typing import Any, Callable
 
-import jax
 from flax import nnx
 
-from xy_jax import checkpoint
 from xy_jax.convert.hf import load_hf
 from xy_jax.convert.hf_config import model_kind
+from xy_jax.errors import CheckpointError, ConfigError
 from xy_jax.models.actor_critic import actor_critic_class
 from xy_jax.models.factory import MODEL_CLASSES, abstract_model, model_from_values, state_shardings
-from xy_jax.errors import ConfigError
 from xy_jax.models.model_config import NUMERICS, ModelConfig
 from xy_jax.sharding import LogicalSharding
+from xy_jax.weights import layout
+from xy_jax.weights.lora import with_adapters
+from xy_jax.weights.pins import Pins, SourceChanged, check_pin
+from xy_jax.weights.select import params_matching
 
 
 @dataclasses.dataclass
@@ -30,13 +33,13 @@ class LoadedModel:
 
 
 def load_checkpoint(path: str, sharding: LogicalSharding, step: int | None = None,
-                    part: str | None = None, log: Callable[[str], None] = checkpoint._stderr,
+                    part: str | None = None, log: Callable[[str], None] = layout.stderr,
                     **overrides) -> LoadedModel:
   """A checkpoint's model: `step`, or the newest readable step (a damaged newer one is reported
   and skipped). PPO checkpoints hold two: `part` picks "actor" (default) or "critic"."""
-  step, (meta, model) = checkpoint.newest_readable(
+  step, (meta, model) = layout.newest_readable(
       path, lambda s: _restore(path, sharding, s, log, **overrides), step, log)
-  cfg = checkpoint.model_config_from_meta(meta, path).replace(**overrides)
+  cfg = layout.model_config_from_meta(meta, path).replace(**overrides)
   kind = meta.get("kind", "causal_lm")
   if kind == "ppo":
     part = part or "actor"
@@ -47,14 +50,14 @@ def load_checkpoint(path: str, sharding: LogicalSharding, step: int | None = Non
       cfg = _critic_config(meta, path, overrides)
   elif part is not None:
     raise ConfigError(f"--part={part}: {path} holds one {kind} model, not a PPO actor/critic pair")
-  return LoadedModel(cfg, model, kind, checkpoint.tokenizer_path(path), meta, step)
+  return LoadedModel(cfg, model, kind, layout.tokenizer_path(path), meta, step)
 
 
-def load_source(field: str, path: str, sharding: LogicalSharding,
-                log: Callable[[str], None] = checkpoint._stderr, **overrides) -> LoadedModel:
+def load_source(field: str, path: str, sharding: LogicalSharding, pins: Pins | None,
+                log: Callable[[str], None] = layout.stderr, **overrides) -> LoadedModel:
   """The model a training run reads from another run's checkpoint `path` (config `field`): the
-  step this run pinned (checkpoint.run_pins), checked."""
-  pin = checkpoint.run_pins().checkpoint(field, path)
+  step the run pinned (`pins`; None: a run with nothing pinned yet), checked."""
+  pin = (pins if pins is not None else Pins(log)).checkpoint(field, path)
   return _load_step(pin["checkpoint"], pin["step"], field, "this run", sharding, log, **overrides)
 
 
@@ -64,8 +67,8 @@ def _load_step(path: str, step: int | None, field: str, user: str, sharding: Log
   reason to fall back to an older step of `user`."""
   try:
     return load_checkpoint(path, sharding, step, log=log, **overrides)
-  except checkpoint.CheckpointError as e:
-    raise checkpoint.SourceChanged(f"{field}: {e}; {user} was built on it") from None
+  except CheckpointError as e:
+    raise SourceChanged(f"{field}: {e}; {user} was built on it") from None
 
 
 def _critic_config(meta: dict, path: str, overrides: dict) -> ModelConfig:
@@ -76,8 +79,8 @@ def _critic_config(meta: dict, path: str, overrides: dict) -> ModelConfig:
 def _restore(path: str, sharding: LogicalSharding, step: int, log: Callable[[str], None],
              **overrides) -> tuple[dict, nnx.Module]:
   """(meta, model) of one step; CheckpointError when it cannot be read."""
-  meta = checkpoint.load_meta(path, step)
-  cfg = checkpoint.model_config_from_meta(meta, path).replace(**overrides)
+  meta = layout.load_meta(path, step)
+  cfg = layout.model_config_from_meta(meta, path).replace(**overrides)
   kind = meta.get("kind", "causal_lm")
   if kind == "ppo":
     cls = actor_critic_class(_critic_config(meta, path, overrides))
@@ -86,10 +89,10 @@ def _restore(path: str, sharding: LogicalSharding, step: int, log: Callable[[str
   else:
     raise ConfigError(f"{path}/{step}: unknown model kind {kind!r} in meta")
   graphdef, abs_state = abstract_model(cls, cfg, sharding)
-  target = checkpoint.abstract_pure_params(abs_state, state_shardings(abs_state, sharding))
+  target = layout.abstract_pure_params(abs_state, state_shardings(abs_state, sharding))
   if meta.get("lora_base"):
     return meta, _with_base(cls, cfg, meta, path, step, target, sharding, overrides, log)
-  nnx.replace_by_pure_dict(abs_state, checkpoint.restore_params(path, target, step))
+  nnx.replace_by_pure_dict(abs_state, layout.restore_params(path, target, step))
   return meta, nnx.merge(graphdef, abs_state)
 
 
@@ -98,11 +101,11 @@ def _with_base(cls, cfg: ModelConfig, meta: dict, path: str, step: int, target: 
   """A LoRA checkpoint's model: what it stored (the parameters its `trainable` pattern selects:
   adapters, and a PPO critic) on the base its meta names (`lora_base`: the exact step and digest
   it was trained on). The base is read first: a missing or changed base stops with one line
-  naming it, before anything blames this checkpoint."""
+  naming it, before anything blames this layout."""
   base = meta["lora_base"]
   numerics = {k: v for k, v in overrides.items() if k in NUMERICS}
   base_params = _base_params(base, cfg, sharding, numerics, f"the LoRA checkpoint {path}/{step}", log)
-  stored = checkpoint.restore_params(path, checkpoint.params_matching(target, meta["trainable"]), step)
+  stored = layout.restore_params(path, params_matching(target, meta["trainable"]), step)
   if base.get("part"):  # the base of one part (a PPO actor)
     base_params = {base["part"]: base_params}
   where = base.get("checkpoint") or base.get("hf")
@@ -116,9 +119,9 @@ def _base_params(base: dict, cfg: ModelConfig, sharding: LogicalSharding, numeri
   """The float parameters of a LoRA checkpoint's base (pure dict)."""
   where = base.get("checkpoint") or base.get("hf")
   if "digest" in base:
-    checkpoint.check_pin(base, "lora_base", user)
+    check_pin(base, "lora_base", user)
   elif not where or not os.path.exists(where):
-    raise checkpoint.SourceChanged(f"lora_base: {where} is gone (moved or deleted?); {user} was "
+    raise SourceChanged(f"lora_base: {where} is gone (moved or deleted?); {user} was "
                                    "built on it: put it back at that path")
   if base.get("hf"):
     src = load_hf(base["hf"], sharding, model_kind(os.path.join(base["hf"], "config.json")),
@@ -142,48 +145,5 @@ def load_model(*, hf: str | None, ckpt: str | None, sharding: LogicalSharding,
   param_dtype = overrides.pop("param_dtype", "float32")
   kind = model_kind(os.path.join(hf, "config.json")) if os.path.isdir(hf) else "causal_lm"
   cfg, model = load_hf(hf, sharding, kind, param_dtype, allow_torch_bin, log, **overrides)
-  tok = os.path.join(hf, checkpoint.TOKENIZER_FILE)
+  tok = os.path.join(hf, layout.TOKENIZER_FILE)
   return LoadedModel(cfg, model, kind, tok if os.path.isfile(tok) else None, {})
-
-
-def _fresh_adapters(cls, cfg: ModelConfig, sharding: LogicalSharding, seed: int) -> dict:
-  """A new model's adapters, as `init_model` draws them: the init is jitted with only the adapters as
-  outputs, so XLA drops the base's random weights (never allocated beside the loaded base)."""
-  graphdef, abs_state = abstract_model(cls, cfg, sharding)
-  pattern = r"\.lora_[ab]$"
-  shardings = (checkpoint.params_matching(nnx.to_pure_dict(state_shardings(abs_state, sharding)), pattern)
-               if sharding.mesh is not None else None)
-
-  def init():
-    model = cls(cfg, rngs=nnx.Rngs(seed), sharding=sharding)
-    return checkpoint.params_matching(nnx.to_pure_dict(nnx.state(model)), pattern)
-
-  return jax.jit(init, out_shardings=shardings)()
-
-
-def with_adapters(cls, cfg: ModelConfig, base: dict, sharding: LogicalSharding, seed: int = 0,
-                  adapters: dict | None = None, origin: str = "the base model") -> dict:
-  """Parameters (pure dict) of a LoRA model `cfg`: the float `base` (no adapters), `adapters`
-  (None: freshly initialised), the base quantised to `cfg.quant` (QLoRA) when that is set.
-  `origin` names the base in errors ("init_from_checkpoint: DIR")."""
-  float_cfg = cfg.replace(quant="none")
-  if adapters is None:
-    adapters = _fresh_adapters(cls, float_cfg, sharding, seed)
-  flat = {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_flatten_with_path(base)[0]}
-  extra = {jax.tree_util.keystr(p): x for p, x in jax.tree_util.tree_flatten_with_path(adapters)[0]}
-
-  def pick(path, x):
-    key = jax.tree_util.keystr(path)
-    if key in extra:
-      return extra[key]
-    if key not in flat:
-      raise ConfigError(f"{origin}: has no parameter {key}, which this LoRA model needs (another "
-                        "kind of model?)")
-    return flat[key].astype(x.dtype)
-
-  params = jax.tree_util.tree_map_with_path(pick, nnx.to_pure_dict(abstract_model(cls, float_cfg, sharding)[1]))
-  if cfg.quant == "none":
-    return params
-  from xy_jax.quant.quantize_model import quantize_model
-  model = model_from_values(cls, float_cfg, sharding, params)
-  return nnx.to_pure_dict(nnx.state(quantize_model(model, float_cfg, cfg.quant, sharding).model))

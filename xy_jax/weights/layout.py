@@ -14,20 +14,13 @@ inspection) so the run can save over that step number again. A step whose arrays
 run's config (another model shape, another optimizer) is a config error, never "corrupt": nothing
 is moved.
 
-A run that stands on another run's weights (a LoRA base, a DPO or PPO reference, a PPO critic or
-reward model) pins them (`Pins`): the step it read and a digest of that step's parameter files,
-recorded in its checkpoints. Resumes and readers take exactly that step and check the digest; a
-step that is gone, unreadable or changed stops them with one line naming the source, never a
-silent switch to other weights.
+The weights of other runs a run stands on are pinned: weights/pins.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import shutil
-import struct
 import sys
 from typing import Any, Callable
 
@@ -41,10 +34,6 @@ from xy_jax.models.model_config import ModelConfig
 from xy_jax.orbax_errors import io_failure
 
 TOKENIZER_FILE = "tokenizer.model"
-
-
-class SourceChanged(ConfigError):
-  """Weights a run or checkpoint stands on are gone or differ from the ones it pinned."""
 
 
 def manager(path: str, **options) -> ocp.CheckpointManager:
@@ -65,7 +54,7 @@ def save_model(path: str, params: Any, meta: dict[str, Any], step: int = 0,
     shutil.copyfile(tokenizer_file, os.path.join(path, TOKENIZER_FILE))
 
 
-def _stderr(msg: str) -> None:
+def stderr(msg: str) -> None:
   print(msg, file=sys.stderr, flush=True)
 
 
@@ -84,7 +73,7 @@ def latest_step(path: str) -> int:
 
 
 def newest_readable(path: str, read: Callable[[int], Any], step: int | None = None,
-                    log: Callable[[str], None] = _stderr) -> tuple[int, Any]:
+                    log: Callable[[str], None] = stderr) -> tuple[int, Any]:
   """(step, read(step)) for `step`, or for the newest step `read` succeeds on, saying which.
 
   `read` raises CheckpointError for a damaged step; older steps are tried in turn.
@@ -105,7 +94,7 @@ def newest_readable(path: str, read: Callable[[int], Any], step: int | None = No
   raise CheckpointError(f"{path}: no readable checkpoint among steps {steps}")
 
 
-def _read_meta(path: str, step: int) -> dict[str, Any]:
+def read_meta(path: str, step: int) -> dict[str, Any]:
   with manager(path) as mngr:
     try:
       restored = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
@@ -114,9 +103,9 @@ def _read_meta(path: str, step: int) -> dict[str, Any]:
   return dict(restored["meta"])
 
 
-def load_meta(path: str, step: int | None = None, log: Callable[[str], None] = _stderr) -> dict[str, Any]:
+def load_meta(path: str, step: int | None = None, log: Callable[[str], None] = stderr) -> dict[str, Any]:
   """The meta of `step`, or of the newest step whose meta reads."""
-  return newest_readable(path, lambda s: _read_meta(path, s), step, log)[1]
+  return newest_readable(path, lambda s: read_meta(path, s), step, log)[1]
 
 
 def restore_params(path: str, abstract_params: Any, step: int) -> Any:
@@ -165,22 +154,6 @@ def abstract_pure_params(abs_state: nnx.State, shardings: Any) -> Any:
   return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), shapes, sh)
 
 
-def params_matching(tree: dict, pattern: str, prefix: str = "") -> dict:
-  """The leaves of a pure-dict tree whose dotted path ('model.layers.mlp.up_proj.lora_a') the
-  regex `pattern` finds, empty branches dropped: what a LoRA run's checkpoint holds."""
-  regex = re.compile(pattern)
-  out = {}
-  for k, v in tree.items():
-    name = f"{prefix}{k}"
-    if isinstance(v, dict):
-      sub = params_matching(v, pattern, name + ".")
-      if sub:
-        out[k] = sub
-    elif regex.search(name):
-      out[k] = v
-  return out
-
-
 def tokenizer_path(path: str) -> str | None:
   p = os.path.join(path, TOKENIZER_FILE)
   return p if os.path.isfile(p) else None
@@ -190,208 +163,6 @@ def model_config_from_meta(meta: dict[str, Any], path: str) -> ModelConfig:
   if "model" not in meta:
     raise CheckpointError(f"{path}: meta has no 'model' config")
   return ModelConfig.from_dict(meta["model"], field=f"{path}:meta.model")
-
-
-# --- pins: exactly which weights of another run ------------------------------------------------
-
-# The digest must be cheap for a 70B checkpoint (140-280 GB, many hosts' files) yet see any re-save:
-# it covers every file's relative path and size, small files (orbax metadata and manifests, JSON
-# configs) and each safetensors header whole, and large files by 8 blocks of 64 KiB spread over
-# them: about 0.5 MiB read per large file. Training changes every weight, so every block; orbax
-# names a save's data files afresh and its manifests (hashed whole) list them. Hashing every byte
-# would take minutes per read of a 70B base; modification times change on a mere copy.
-WHOLE_FILE_BYTES = 1 << 20
-BLOCK_BYTES, BLOCKS = 1 << 16, 8
-HF_FILES = (".safetensors", ".bin", ".json")  # what load_hf reads: weights, index, config
-
-
-def _hash_file(h, path: str, size: int) -> None:
-  with open(path, "rb") as f:
-    if path.endswith(".safetensors") and size >= 8:
-      (n,) = struct.unpack("<Q", f.read(8))
-      h.update(f.read(min(n, size - 8)))
-    if size <= WHOLE_FILE_BYTES:
-      f.seek(0)
-      h.update(f.read())
-      return
-    for i in range(BLOCKS):
-      f.seek((size - BLOCK_BYTES) * i // (BLOCKS - 1))
-      h.update(f.read(BLOCK_BYTES))
-
-
-def files_digest(root: str, names: list[str]) -> str:
-  """sha256 over the files `names` (relative to `root`): paths, sizes, sampled contents."""
-  h = hashlib.sha256()
-  for name in sorted(names):
-    full = os.path.join(root, name)
-    size = os.path.getsize(full)
-    h.update(f"{name}\0{size}\0".encode())
-    _hash_file(h, full, size)
-  return "sha256:" + h.hexdigest()
-
-
-def step_digest(path: str, step: int) -> str:
-  """The digest of a step's parameters (every file under `<step>/params/`)."""
-  root = os.path.join(path, str(step), "params")
-  names = [os.path.relpath(os.path.join(d, f), root) for d, _, files in os.walk(root) for f in files]
-  if not names:
-    raise CheckpointError(f"{root}: no parameter files")
-  return files_digest(root, names)
-
-
-def hf_digest(path: str) -> str:
-  """The digest of an HF directory's config and weight files."""
-  names = [n for n in os.listdir(path) if n.endswith(HF_FILES) and os.path.isfile(os.path.join(path, n))]
-  if not names:
-    raise CheckpointError(f"{path}: no config or weight files")
-  return files_digest(path, names)
-
-
-def steps_of(path: str) -> list[int]:
-  """The finished steps in `path`, oldest first ([] when it is not a directory)."""
-  if not os.path.isdir(path):
-    return []
-  with manager(path) as mngr:
-    return sorted(mngr.all_steps())
-
-
-def _readable_step(path: str, step: int) -> None:
-  _read_meta(path, step)
-  stored_arrays(os.path.join(path, str(step)), "params")
-
-
-def pin_checkpoint(path: str, log: Callable[[str], None] = _stderr) -> dict[str, Any]:
-  """{"checkpoint", "step", "digest"} of the newest step whose meta and parameter metadata read."""
-  path = os.path.abspath(path)
-  step = newest_readable(path, lambda s: _readable_step(path, s), log=log)[0]
-  return {"checkpoint": path, "step": step, "digest": step_digest(path, step)}
-
-
-def pin_hf(path: str) -> dict[str, Any]:
-  path = os.path.abspath(path)
-  if not os.path.isdir(path):
-    raise CheckpointError(f"{path}: Hugging Face directory not found")
-  return {"hf": path, "digest": hf_digest(path)}
-
-
-def _short(digest: str) -> str:
-  return digest.removeprefix("sha256:")[:12]
-
-
-def check_pin(pin: dict[str, Any], field: str, user: str) -> None:
-  """SourceChanged (one line: `field`, the source, what changed) unless the weights `pin` names are
-  still there and unchanged. `user`: who stands on them ("this run", "the LoRA checkpoint X/6")."""
-  where = pin.get("checkpoint") or pin.get("hf")
-  step = pin.get("step")
-  at = f" step {step}" if step is not None else ""
-  if not os.path.isdir(where):
-    raise SourceChanged(f"{field}: {where} is gone (moved or deleted?); {user} was built on its"
-                        f"{at or ' weights'}: put it back at that path")
-  try:
-    if step is not None:
-      steps = steps_of(where)
-      if step not in steps:
-        raise SourceChanged(f"{field}: {where} step {step}: gone (steps now {steps}); {user} was "
-                            "built on that step: restore it, or start a new run")
-      now = step_digest(where, step)
-    else:
-      now = hf_digest(where)
-  except (CheckpointError, OSError) as e:
-    raise SourceChanged(f"{field}: {where}{at}: unreadable ({e}); {user} was built on it") from None
-  if now != pin["digest"]:
-    raise SourceChanged(f"{field}: {where}{at}: content changed since {user} pinned it (digest "
-                        f"{_short(now)} != {_short(pin['digest'])}); restore those weights, or start "
-                        "a new run")
-
-
-PINS_META = "pins"  # the key of a run's pins in its checkpoints' stage meta
-
-
-def recorded_pins(meta: dict[str, Any]) -> dict[str, dict]:
-  return dict(meta.get("stage_meta", {}).get(PINS_META) or {})
-
-
-class Pins:
-  """The other runs' weights a run stands on: config field -> pin ({"checkpoint", "step",
-  "digest"} or {"hf", "digest"}).
-
-  A source is pinned the first time the run reads it (its newest readable step), one pin per
-  directory (a PPO actor and its reference are the same step). The pins go into the run's
-  checkpoints; a resume holds to them (`hold`), and every read checks the pinned step is still
-  there, unchanged.
-  """
-
-  def __init__(self, log: Callable[[str], None] = _stderr):
-    self.log = log
-    self.pinned: dict[str, dict] = {}  # recorded in the run's checkpoints (stage meta)
-    self._held: dict[str, dict] = {}
-    self._checked: set[tuple] = set()
-
-  def hold(self, recorded: dict[str, dict]) -> None:
-    """Hold to the pins a resumed checkpoint recorded."""
-    for field, pin in recorded.items():
-      if field in self.pinned and self.pinned[field] != pin:
-        raise SourceChanged(f"{field}: read before the resume, at {self.pinned[field]}, not at the "
-                            f"pinned {pin}")
-      self._held[field] = self.pinned[field] = dict(pin)
-
-  def checkpoint(self, field: str, path: str) -> dict:
-    """The pin of checkpoint directory `path` read as `field`, checked."""
-    return self._resolve(field, "checkpoint", os.path.abspath(path),
-                         lambda p: pin_checkpoint(p, self.log))
-
-  def hf(self, field: str, path: str) -> dict:
-    return self._resolve(field, "hf", os.path.abspath(path), pin_hf)
-
-  def of(self, source: dict) -> dict:
-    """The step and digest pinned for `source` ({"checkpoint": dir} or {"hf": dir}); {} if none."""
-    for pin in self.pinned.values():
-      for key in ("checkpoint", "hf"):
-        if source.get(key) and pin.get(key) == source[key]:
-          return {k: pin[k] for k in ("step", "digest") if k in pin}
-    return {}
-
-  def _resolve(self, field: str, key: str, path: str, fresh: Callable[[str], dict]) -> dict:
-    pin = self._held.get(field)
-    if pin is not None and pin.get(key) != path:
-      self.log(f"{field}: now {path}; this run started on {pin.get('checkpoint') or pin.get('hf')}")
-      pin = None
-    if pin is None:
-      pin = next((p for p in self.pinned.values() if p.get(key) == path), None)
-    if pin is None:
-      pin = fresh(path)
-      self._checked.add(tuple(sorted(pin.items())))
-      self.log(f"{field}: pinned {path}" + (f" step {pin['step']}" if "step" in pin else "")
-               + f" (digest {_short(pin['digest'])})")
-    self._check(field, pin)
-    self.pinned[field] = pin
-    return pin
-
-  def _check(self, field: str, pin: dict) -> None:
-    key = tuple(sorted(pin.items()))
-    if key in self._checked:
-      return
-    check_pin(pin, field, "this run")
-    self._checked.add(key)
-    newest = steps_of(pin["checkpoint"])[-1:] if "step" in pin else []
-    if newest and newest[0] != pin["step"]:
-      self.log(f"{field}: step {pin['step']} of {pin['checkpoint']}, pinned when this run started "
-               f"(its newest step is {newest[0]})")
-
-
-_run_pins = Pins()
-
-
-def run_pins() -> Pins:
-  """The pins of the run this process is setting up or training."""
-  return _run_pins
-
-
-def start_run_pins(log: Callable[[str], None] = _stderr) -> Pins:
-  """A new run: nothing pinned yet (a resume then holds to its checkpoint's pins)."""
-  global _run_pins
-  _run_pins = Pins(log)
-  return _run_pins
 
 
 class TrainCheckpointer:
@@ -475,8 +246,7 @@ class TrainCheckpointer:
     `abstract_train` is the train item's abstract tree, or a function of the step's meta giving
     it (the layout can depend on how the step was saved). Unreadable newer steps are moved aside
     once an older one restores; when none restores, nothing is moved and the run stops (a
-    systemic failure must not look like corruption). The run then holds to the pins the step
-    recorded (`run_pins`): the weights of other runs it was built on.
+    systemic failure must not look like corruption).
     """
     steps = sorted(self.mngr.all_steps(), reverse=True)
     failed: list[tuple[int, str]] = []
@@ -500,7 +270,6 @@ class TrainCheckpointer:
                  f"{dst}; falling back to step {step}")
       if failed:
         self.mngr.reload()
-      run_pins().hold(recorded_pins(dict(r["meta"])))  # the weights of other runs it was built on
       return step, r["params"], r["train"], dict(r["data"]), dict(r["meta"])
     if failed:
       bad, why = failed[0]

@@ -1,0 +1,1 @@
+"""Weights: the checkpoint layout, pins, loading, what a run starts from, casts and selections."""
