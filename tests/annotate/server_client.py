@@ -12,7 +12,7 @@ class Served:
   def __init__(self, db_path):
     self.server = make_server(db_path, "127.0.0.1", 0, quiet=True)
     self.port = self.server.server_address[1]
-    self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
     self.thread.start()
 
   def close(self):
