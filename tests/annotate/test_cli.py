@@ -1,10 +1,16 @@
 """tools/annotate.py end to end: init -> add-raters -> import (tools/compare.py's output as it is,
 and preference items) -> import-votes -> progress -> report -> export-pairs, and the exported pairs
-read by the reward / DPO stages' reader."""
+read by the reward / DPO stages' reader; `serve` started as a program."""
 
+import http.client
 import json
+import re
+import subprocess
+import sys
+import threading
 
-from tests.annotate.helpers import run_tool, write_jsonl
+from tests.annotate.helpers import TOOL, run_tool, write_jsonl
+from tests.train.train_helpers import ROOT, env
 from xy_jax.data.preference import read_pairs
 from xy_jax.data.sources import SkipReport
 from xy_jax.data.tokenizer import ChatTemplate, load_tokenizer
@@ -110,3 +116,26 @@ def test_errors_are_one_line_naming_the_file_or_flag(tmp_path):
   assert proc.returncode == 2 and proc.stderr.strip().startswith(f"error: {bad}:2: malformed JSON")
   proc = run_tool("import", "--db", dbp, str(bad), "--kind", "nope")
   assert proc.returncode == 2 and "--kind" in proc.stderr
+
+
+def test_serve_binds_loopback_and_serves_the_login_page(tmp_path):
+  dbp = str(tmp_path / "ann.sqlite")
+  _ok("init", "--db", dbp)
+  proc = subprocess.Popen([sys.executable, TOOL, "serve", "--db", dbp, "--port", "0"], stderr=subprocess.PIPE,
+                          text=True, env=env(), cwd=ROOT)
+  timer = threading.Timer(60, proc.kill)  # a server that never says where it listens fails, not hangs
+  timer.start()
+  try:
+    line = proc.stderr.readline()
+    match = re.search(r"on http://127\.0\.0\.1:(\d+)/", line)
+    assert match, line
+    conn = http.client.HTTPConnection("127.0.0.1", int(match.group(1)), timeout=30)
+    conn.request("GET", "/login")
+    resp = conn.getresponse()
+    assert resp.status == 200 and 'name="token"' in resp.read().decode("utf-8")
+    conn.close()
+  finally:
+    timer.cancel()
+    proc.terminate()
+    proc.wait(30)
+    proc.stderr.close()
