@@ -11,5 +11,5 @@ from xy_jax.train.task import register
 register("pretrain", pretrain.build)
 register("sft", pretrain.build)
 register("reward", reward.build, reward.validate_config)
-register("ppo", ppo.build, ppo.validate_config)
+register("ppo", ppo.build, ppo.validate_config, start_field="ppo.actor_checkpoint")
 register("dpo", dpo.build, dpo.validate_config)

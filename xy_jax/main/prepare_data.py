@@ -15,6 +15,7 @@ import time
 from absl import flags
 from ml_collections import config_flags
 
+import xy_jax.stages  # noqa: F401  registers every stage (the tokenizer of a stage's start checkpoint)
 from xy_jax import cli
 from xy_jax.data.prepared import prepare_source
 from xy_jax.train.pretrain import prepare_configured_source

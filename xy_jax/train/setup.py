@@ -106,7 +106,7 @@ def tokenizer_file_for(cfg: ConfigDict, log) -> str | None:
   A set `data.tokenizer` that differs from the starting weights' tokenizer is refused: ids would
   silently mean different pieces.
   """
-  start = cfg.init_from_checkpoint or (cfg.ppo.actor_checkpoint if cfg.stage == "ppo" else None)
+  start = tasks.start_checkpoint(cfg)
   if start:
     theirs, where = layout.tokenizer_path(start), start
   elif cfg.init_from_hf:

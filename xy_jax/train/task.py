@@ -23,10 +23,26 @@ _BUILDERS: dict[str, TaskBuilder] = {}
 _VALIDATORS: dict[str, Callable[[Any], None]] = {}
 
 
-def register(name: str, builder: TaskBuilder, validate: Callable[[Any], None] | None = None) -> None:
+# the config field naming the checkpoint a stage starts from when init_from_checkpoint is unset
+_START_FIELDS: dict[str, str] = {}
+
+
+def register(name: str, builder: TaskBuilder, validate: Callable[[Any], None] | None = None,
+             start_field: str | None = None) -> None:
   _BUILDERS[name] = builder
   if validate is not None:
     _VALIDATORS[name] = validate
+  if start_field is not None:
+    _START_FIELDS[name] = start_field
+
+
+def start_checkpoint(cfg) -> str | None:
+  """The checkpoint the run's weights come from: init_from_checkpoint, or the stage's own field
+  (PPO: ppo.actor_checkpoint)."""
+  if cfg.init_from_checkpoint or cfg.stage not in _START_FIELDS:
+    return cfg.init_from_checkpoint or None
+  section, name = _START_FIELDS[cfg.stage].split(".")
+  return cfg[section][name] or None
 
 
 def validate_stage(cfg) -> None:
