@@ -159,3 +159,20 @@ def test_fifty_threads_voting_at_once_lose_no_vote(tmp_path):
     assert len(_votes(path)) == 50
   finally:
     s.close()
+
+
+def test_a_client_that_stalls_mid_body_loses_its_thread_not_the_server(served, monkeypatch):
+  """A body shorter than its Content-Length used to hold a server thread for ever."""
+  import socket
+  from xy_jax.annotate.server import Handler
+  s, _, _ = served
+  assert Handler.timeout and Handler.timeout <= 60  # the served default; shortened below to keep the test quick
+  monkeypatch.setattr(Handler, "timeout", 1)
+  stalled = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+  stalled.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\ntoken=")
+  start = time.monotonic()
+  assert stalled.recv(1024) == b""  # the server hangs up after its timeout
+  assert time.monotonic() - start < 8
+  stalled.close()
+  status, _, _ = s.request("GET", "/login")
+  assert status == 200

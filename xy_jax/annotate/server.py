@@ -56,6 +56,9 @@ class Handler(BaseHTTPRequestHandler):
   server: Server
   server_version = "xy-annotate"
   sys_version = ""
+  # A client that stops sending (a short body under a long Content-Length, an idle keep-alive)
+  # gives up its thread after this many seconds instead of holding it for ever.
+  timeout = 30
 
   def log_message(self, fmt, *args):
     if not self.server.quiet:
