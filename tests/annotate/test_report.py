@@ -146,5 +146,5 @@ def test_a_file_not_in_utf8_is_named_with_its_line(tmp_path):
   from xy_jax.annotate.jsonl import records
   path = tmp_path / "gbk.jsonl"
   path.write_bytes(b'{"prompt": "a"}\n' + '{"prompt": "市盈率"}\n'.encode("gbk"))
-  with pytest.raises(ValueError, match=r"gbk.jsonl:2: not UTF-8 \(byte 14 of the line\)"):
+  with pytest.raises(ValueError, match=r"gbk.jsonl:2: not UTF-8 \(byte 13 of the line\)"):
     list(records(str(path)))
