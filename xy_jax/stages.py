@@ -8,8 +8,8 @@ from xy_jax.rl import ppo
 from xy_jax.train import dpo, pretrain, reward
 from xy_jax.train.task import register
 
-register("pretrain", pretrain.build)
-register("sft", pretrain.build)
+register("pretrain", pretrain.build, lora=True)
+register("sft", pretrain.build, lora=True)
 register("reward", reward.build, reward.validate_config)
-register("ppo", ppo.build, ppo.validate_config, start_field="ppo.actor_checkpoint")
-register("dpo", dpo.build, dpo.validate_config)
+register("ppo", ppo.build, ppo.validate_config, start_field="ppo.actor_checkpoint", lora=True)  # the actor
+register("dpo", dpo.build, dpo.validate_config, lora=True)

@@ -143,8 +143,10 @@ def test_lora_config_errors_name_the_field(overrides, message):
   for key, value in overrides.items():
     section, _, name = key.rpartition(".")
     (cfg[section] if section else cfg)[name] = value
+  from xy_jax.train.task import validate_stage
   with pytest.raises(ConfigError, match=re.escape(message)):
     validate(cfg)
+    validate_stage(cfg)  # the stage's own checks (which stages take LoRA) come after the common ones
 
 
 def test_lora_needs_starting_weights(tmp_path):

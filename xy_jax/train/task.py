@@ -27,9 +27,14 @@ _VALIDATORS: dict[str, Callable[[Any], None]] = {}
 _START_FIELDS: dict[str, str] = {}
 
 
+_LORA: set[str] = set()  # stages whose (actor) model may train LoRA adapters
+
+
 def register(name: str, builder: TaskBuilder, validate: Callable[[Any], None] | None = None,
-             start_field: str | None = None) -> None:
+             start_field: str | None = None, lora: bool = False) -> None:
   _BUILDERS[name] = builder
+  if lora:
+    _LORA.add(name)
   if validate is not None:
     _VALIDATORS[name] = validate
   if start_field is not None:
@@ -49,6 +54,9 @@ def validate_stage(cfg) -> None:
   """The config's stage is registered and its own section is valid (the common sections are
   config.validate's)."""
   builder(cfg.stage)
+  if cfg.lora.rank and cfg.stage not in _LORA:
+    raise ConfigError(f"lora.rank: stage {cfg.stage!r} trains whole models; LoRA applies to "
+                      f"{', '.join(sorted(_LORA))}")
   if cfg.stage in _VALIDATORS:
     _VALIDATORS[cfg.stage](cfg)
 
