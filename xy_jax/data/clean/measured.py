@@ -1,0 +1,100 @@
+"""A wrapper step that measures another: documents and bytes in and out by source and language,
+drops by reason with a few truncated examples, the step's own counters and its time.
+
+Each task writes its tally to `report_dir/{step}/{rank:05d}.json`; report.py merges them."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import time
+
+from datatrove.pipeline.base import PipelineStep
+
+from xy_jax.data.clean.notes import DROP_REASON
+
+EXAMPLES_PER_REASON = 3
+EXAMPLE_CHARS = 200
+
+
+class Measured(PipelineStep):
+  """Runs `step`; a document that goes in and does not come out was dropped for the reason the
+  step put in its metadata, else for `default_reason` (datatrove's dedup filters name none)."""
+
+  type = "📊 - STATS"
+
+  def __init__(self, step: PipelineStep, key: str, report_dir: str, default_reason: str = "dropped"):
+    super().__init__()
+    self.step, self.key, self.report_dir, self.default_reason = step, key, report_dir, default_reason
+    self.name = key
+
+  def run(self, data, rank: int = 0, world_size: int = 1):
+    tally = collections.defaultdict(collections.Counter)
+    examples = collections.defaultdict(list)
+    upstream = 0.0
+    pending = []  # the document handed in and not yet seen coming out
+
+    def settle():
+      for doc in pending:
+        reason = doc.metadata.pop(DROP_REASON, None) or self.default_reason
+        tally["dropped"][reason] += 1
+        tally["dropped_by_language"][f"{doc.metadata.get('language', '?')}: {reason}"] += 1
+        if len(examples[reason]) < EXAMPLES_PER_REASON:
+          examples[reason].append(f"{doc.id}: {doc.text[:EXAMPLE_CHARS]}")
+      pending.clear()
+
+    def inputs():
+      nonlocal upstream
+      it = iter(data or ())
+      while True:
+        t = time.perf_counter()
+        try:
+          doc = next(it)
+        except StopIteration:
+          upstream += time.perf_counter() - t
+          return
+        upstream += time.perf_counter() - t
+        settle()
+        self._count(tally, "in", doc)
+        pending.append(doc)
+        yield doc
+
+    busy = 0.0
+    outputs = iter(self.step.run(inputs(), rank, world_size))
+    while True:
+      t = time.perf_counter()
+      try:
+        doc = next(outputs)
+      except StopIteration:
+        busy += time.perf_counter() - t
+        break
+      busy += time.perf_counter() - t
+      if pending and pending[-1] is doc:
+        pending.pop()
+      settle()
+      self._count(tally, "out", doc)
+      doc.metadata.pop(DROP_REASON, None)
+      yield doc
+    settle()
+    self._write(rank, tally, examples, busy - upstream)
+
+  @staticmethod
+  def _count(tally, way: str, doc) -> None:
+    n = len(doc.text.encode("utf-8", "surrogatepass"))
+    tally["docs"][way] += 1
+    tally["bytes"][way] += n
+    tally["by_source"][f"{doc.metadata.get('source', '?')}: {way}"] += 1
+    tally["by_language"][f"{doc.metadata.get('language', '?')}: {way}"] += 1
+
+  def _write(self, rank, tally, examples, seconds) -> None:
+    out = {k: dict(v) for k, v in tally.items()}
+    out["counters"] = dict(getattr(self.step, "counters", {}))
+    out["examples"] = dict(examples)
+    out["seconds"] = seconds
+    folder = os.path.join(self.report_dir, self.key)
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"{rank:05d}.json")
+    with open(path + ".tmp", "w") as f:
+      json.dump(out, f, ensure_ascii=False)
+    os.replace(path + ".tmp", path)
