@@ -1,0 +1,109 @@
+"""The curation run: read -> normalise -> language -> quality -> PII -> exact dedup -> MinHash
+near-dedup -> DIR/*.jsonl.gz, as datatrove executors (local or Ray) chained by `depends`.
+
+Stages (tasks): curate (T) | exact signatures (T) | exact find (1) | MinHash signatures (T) |
+MinHash buckets (bands) | MinHash clusters (1) | final (T). Every stage keeps datatrove's
+completion markers under DIR/.work/logs, so re-running a finished run does nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from datatrove.pipeline.dedup.exact_dedup import (ExactDedupConfig, ExactDedupFilter, ExactDedupSignature,
+                                                  ExactFindDedups)
+from datatrove.pipeline.dedup.minhash import (MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster,
+                                              MinhashDedupFilter)
+
+from xy_jax.data.clean.cluster_sizes import ClusterSizes
+from xy_jax.data.clean.io import ShardReader, ShardWriter, SourceReader
+from xy_jax.data.clean.language import LanguageTag
+from xy_jax.data.clean.measured import Measured
+from xy_jax.data.clean.normalize import Normalize
+from xy_jax.data.clean.pii import MaskPII
+from xy_jax.data.clean.quality import DEFAULT_THRESHOLDS, QualityFilter, Thresholds
+from xy_jax.data.clean.shingles import MixedScriptMinhashSignature
+from xy_jax.errors import ConfigError
+
+STEP_ORDER = ("read", "normalize", "quality", "pii", "exact_dedup", "near_dedup")
+
+
+@dataclasses.dataclass
+class CleanSettings:
+  n_grams: int = 5
+  bands: int = 14
+  rows: int = 8
+  num_perm: int = 112  # MinHash permutations: bands x rows must equal it
+  zh_share: float = 0.3
+  tasks: int = 0  # 0: one per input file, at most `workers`
+  workers: int = 2
+  thresholds: dict[str, Thresholds] = dataclasses.field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+  text_key: str = "text"
+
+  def check(self) -> None:
+    if self.bands * self.rows != self.num_perm:
+      raise ConfigError(f"clean.bands x clean.rows = {self.bands} x {self.rows} = {self.bands * self.rows} "
+                        f"does not fit clean.num_perm={self.num_perm} permutations")
+    if min(self.bands, self.rows, self.n_grams) < 1:
+      raise ConfigError("clean.bands, clean.rows and clean.n_grams must be at least 1")
+
+
+def text_of(doc) -> bytes:  # the content ExactDedup hashes; its xxhash takes bytes only
+  return doc.text.encode("utf-8")
+
+
+def build_stages(files: list[tuple[str, str]], out: str, s: CleanSettings):
+  """[(name, pipeline, tasks)] in run order."""
+  s.check()
+  work = os.path.join(out, ".work")
+  rep = os.path.join(work, "report")
+  curated, final_tmp = os.path.join(work, "curated"), os.path.join(work, "final")
+  exact_cfg = ExactDedupConfig(content_getter=text_of)
+  mh_cfg = MinhashConfig(n_grams=s.n_grams, num_buckets=s.bands, hashes_per_bucket=s.rows)
+  tasks = s.tasks or max(1, min(len(files), s.workers))
+
+  def m(step, key, reason="dropped"):
+    return Measured(step, key, rep, reason)
+
+  curate = [m(SourceReader(files, s.text_key), "read"), m(Normalize(), "normalize"),
+            LanguageTag(s.zh_share), m(QualityFilter(s.thresholds), "quality"), m(MaskPII(), "pii"),
+            ShardWriter(curated)]
+  exact_filter = ExactDedupFilter(os.path.join(work, "exact_dups"), exact_cfg)
+  return [
+      ("curate", curate, tasks),
+      ("exact_signatures", [ShardReader(curated), ExactDedupSignature(os.path.join(work, "exact_sigs"),
+                                                                      exact_cfg)], tasks),
+      ("exact_find", [ExactFindDedups(os.path.join(work, "exact_sigs"), os.path.join(work, "exact_dups"),
+                                      exact_cfg)], 1),
+      ("minhash_signatures", [ShardReader(curated), exact_filter,
+                              MixedScriptMinhashSignature(os.path.join(work, "mh_sigs"), mh_cfg)], tasks),
+      ("minhash_buckets", [MinhashDedupBuckets(os.path.join(work, "mh_sigs"), os.path.join(work, "mh_buckets"),
+                                               config=mh_cfg)], s.bands),
+      ("minhash_clusters", [MinhashDedupCluster(os.path.join(work, "mh_buckets"),
+                                                os.path.join(work, "mh_clusters"), config=mh_cfg,
+                                                save_cluster_size=True)], 1),
+      ("final", [ShardReader(curated), m(exact_filter, "exact_dedup", "exact duplicate"),
+                 m(MinhashDedupFilter(os.path.join(work, "mh_clusters"), load_cluster_sizes=True),
+                   "near_dedup", "near duplicate"),
+                 ClusterSizes(rep), ShardWriter(final_tmp, final=True)], tasks),
+  ]
+
+
+def run_stages(stages, out: str, executor: str = "local", workers: int = 2):
+  """Runs the stages in order (each waits for the one before) with datatrove's executor."""
+  logs = os.path.join(out, ".work", "logs")
+  last = None
+  for name, pipeline, tasks in stages:
+    if executor == "ray":
+      from datatrove.executor.ray import RayPipelineExecutor
+      ex = RayPipelineExecutor(pipeline, tasks=tasks, workers=workers, depends=last,
+                               logging_dir=os.path.join(logs, name), mem_per_cpu_gb=0.5)
+    else:
+      from datatrove.executor.local import LocalPipelineExecutor
+      ex = LocalPipelineExecutor(pipeline, tasks=tasks, workers=min(workers, tasks), depends=last,
+                                 logging_dir=os.path.join(logs, name))
+    last = ex
+  last.run()
+
+
