@@ -1,0 +1,54 @@
+"""Curate text sources before tokenisation (normalise, language, quality, PII, exact and near dedup).
+
+  python tools/clean_data.py --input 'data/raw/*.jsonl.gz' --input books/ --out data/clean
+  python tools/clean_data.py --config configs/clean.py --executor ray --ray_address auto
+
+Writes DIR/*.jsonl.gz (every input field kept, the text cleaned) and DIR/report.json. Re-running
+a finished run does nothing (datatrove's completion markers under DIR/.work/logs).
+"""
+
+import json
+
+from absl import flags
+from ml_collections import config_flags
+
+from xy_jax import cli
+from xy_jax.data.clean.pipeline import CleanSettings
+from xy_jax.data.clean.run import clean
+from xy_jax.errors import ConfigError
+
+config_flags.DEFINE_config_file("config", None, "config with a `clean` section (inputs, out, executor, "
+                                "n_grams, bands, rows, num_perm, workers)", lock_config=False)
+flags.DEFINE_multi_string("input", [], "path, glob or directory of .txt/.jsonl/.jsonl.gz (repeatable)")
+flags.DEFINE_string("out", None, "output directory")
+flags.DEFINE_enum("executor", None, ["local", "ray"], "datatrove executor (default local)")
+flags.DEFINE_string("ray_address", None, "ray.init(address=...) (default: a local Ray)")
+flags.DEFINE_integer("workers", None, "parallel tasks (default 2)")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  c = FLAGS.config.clean if FLAGS.config is not None and "clean" in FLAGS.config else {}
+  inputs = FLAGS.input or list(c.get("inputs", ()))
+  out = FLAGS.out or c.get("out")
+  if not inputs or not out:
+    raise ConfigError("pass --input PATH_OR_GLOB and --out DIR (or a --config with clean.inputs, clean.out)")
+  settings = CleanSettings(**{k: c[k] for k in ("n_grams", "bands", "rows", "num_perm", "zh_share", "workers",
+                                                 "tasks", "text_key") if k in c})
+  if FLAGS.workers:
+    settings.workers = FLAGS.workers
+  executor = FLAGS.executor or c.get("executor", "local")
+  if executor == "ray":
+    import ray
+    address = FLAGS.ray_address or c.get("ray_address")
+    ray.init(address=address) if address else ray.init(num_cpus=settings.workers)
+  report = clean(inputs, out, settings, executor)
+  for key, step in report["steps"].items():
+    print(f"{key}: {step['docs_in']} -> {step['docs_out']} docs, dropped {json.dumps(step['dropped'], ensure_ascii=False)}"
+          f"{', ' + json.dumps(step['counters'], ensure_ascii=False) if step['counters'] else ''}")
+  print(f"{report['documents_out']} documents -> {out} (report.json)")
+
+
+if __name__ == "__main__":
+  cli.run(main)
