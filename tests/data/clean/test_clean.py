@@ -1,0 +1,120 @@
+"""Curation (issue 22): the steps one by one and a planted-duplicate corpus through the whole run."""
+
+import gzip
+import json
+import math
+import random
+
+import pytest
+
+from tests.data.clean import corpus
+from xy_jax.data.clean.normalize import normalize_text
+from xy_jax.data.clean.pii import id_card_valid, luhn_valid, mask_pii
+from xy_jax.data.clean.pipeline import CleanSettings
+from xy_jax.data.clean.quality import DEFAULT_THRESHOLDS, quality_reason
+from xy_jax.data.clean.language import detect_language
+from xy_jax.data.clean.run import clean
+from xy_jax.data.clean.shingles import detection_probability, jaccard
+from xy_jax.errors import ConfigError
+
+
+def test_normalize_widths_punctuation_controls():
+  assert normalize_text("ＡＢＣ１２３，你好, 世界 ! \x07x\u200by\r\n\n\n\nz") == "ABC123，你好，世界！ xy\n\nz"
+  text = "今天 A股 上涨, the market rose 3%."
+  assert normalize_text(normalize_text(text)) == normalize_text(text)
+
+
+def test_pii_checksums_and_masks():
+  assert id_card_valid("11010519491231002X") and not id_card_valid("110105194912310021")
+  assert luhn_valid("4111111111111111") and not luhn_valid("4111111111111112")
+  text, counts = mask_pii("邮箱a.b@c.com，手机+86 138-1234-5678，身份证11010519491231002X，"
+                          "卡号4111 1111 1111 1111，错号4111 1111 1111 1112，2023年营收12亿")
+  assert counts == {"email": 1, "id_card": 1, "bank_card": 1, "phone": 1}
+  assert "4111 1111 1111 1112" in text and "2023年营收12亿" in text
+
+
+def test_bands_times_rows_must_fit_permutations():
+  with pytest.raises(ConfigError, match="bands x clean.rows"):
+    CleanSettings(bands=14, rows=9).check()
+
+
+def test_clean_sets_survive_and_junk_goes():
+  rng = random.Random(0)
+  zh = [normalize_text(corpus.zh_doc(rng)) for _ in range(300)]
+  en = [normalize_text(corpus.en_doc(rng)) for _ in range(300)]
+  for docs in (zh, en):
+    kept = [d for d in docs if quality_reason(d, detect_language(d), DEFAULT_THRESHOLDS) is None]
+    assert len(kept) >= 0.98 * len(docs)
+  for doc in corpus.junk(rng):
+    doc = normalize_text(doc)
+    assert quality_reason(doc, detect_language(doc), DEFAULT_THRESHOLDS) is not None, doc
+
+
+def _planted(tmp_path):
+  """Writes the corpus; returns the near pairs (base, copy), exact copies, footer docs and junk."""
+  rng = random.Random(1)
+  records, pairs, footers = [], [], []
+  for frac in (0.02, 0.05, 0.10, 0.20):
+    for _ in range(20):
+      base = normalize_text(corpus.zh_doc(rng))
+      pairs.append((base, normalize_text(corpus.edit_chars(rng, base, frac))))
+      base = normalize_text(corpus.en_doc(rng))
+      pairs.append((base, normalize_text(corpus.edit_words(rng, base, frac))))
+  exact = [normalize_text(corpus.zh_doc(rng)) for _ in range(5)] + [normalize_text(corpus.en_doc(rng)) for _ in range(5)]
+  for _ in range(10):
+    footers.append(normalize_text(corpus.zh_doc(rng, 6) + "\n" + corpus.ZH_FOOTER))
+    footers.append(normalize_text(corpus.en_doc(rng, 5) + "\n" + corpus.EN_FOOTER))
+  texts = [t for p in pairs for t in p] + exact + exact + footers + corpus.junk(rng)
+  rng.shuffle(texts)
+  records = [{"id": f"doc-{i}", "text": t, "lang_hint": i % 3} for i, t in enumerate(texts)]
+  for part in range(2):
+    with gzip.open(tmp_path / f"in{part}.jsonl.gz", "wt", encoding="utf-8") as f:
+      f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records[part::2])
+  return records, pairs, exact, footers
+
+
+def _output(out):
+  recs = []
+  for path in sorted(out.glob("*.jsonl.gz")):
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+      recs += [json.loads(line) for line in f]
+  return recs
+
+
+def test_planted_duplicates_found_as_predicted(tmp_path):
+  records, pairs, exact, footers = _planted(tmp_path)
+  report = clean([str(tmp_path / "*.jsonl.gz")], str(tmp_path / "out"), CleanSettings(workers=2))
+  out = _output(tmp_path / "out")
+  by_id = {r["id"]: r for r in records}
+  assert all(set(r) == {"id", "text", "lang_hint"} and r["lang_hint"] == by_id[r["id"]]["lang_hint"] for r in out)
+  texts = [r["text"] for r in out]
+  kept = set(texts)
+  assert len(texts) == len(kept)
+  assert all(t in kept for t in footers), "a document sharing only a footer was removed"
+  assert all(t in kept for t in exact)
+  assert report["steps"]["exact_dedup"]["dropped"] == {"exact duplicate": len(exact)}
+  assert report["steps"]["quality"]["docs_out"] == len(records) - len(corpus.junk(random.Random(1)))
+  bins = {}
+  for base, copy in pairs:
+    assert base in kept or copy in kept
+    s = jaccard(base, copy)
+    b = min(int(s * 5), 4)  # similarity bins of 0.2
+    k, mean, var = bins.get(b, (0, 0.0, 0.0))
+    p = detection_probability(s, 14, 8)
+    bins[b] = (k + (not (base in kept and copy in kept)), mean + p, var + p * (1 - p))
+  for b, (k, mean, var) in sorted(bins.items()):
+    assert abs(k - mean) <= 4 * math.sqrt(var) + 1, (b, k, mean, var)
+  assert report["near_duplicate_cluster_sizes"].get("2", 0) == sum(
+      1 for base, copy in pairs if not (base in kept and copy in kept))
+
+
+def test_rerun_does_nothing(tmp_path):
+  (tmp_path / "a.txt").write_text("\n".join(corpus.en_doc(random.Random(i)) for i in range(5)) + "\n\xff\n")
+  (tmp_path / "a.txt").write_bytes((tmp_path / "a.txt").read_bytes().replace("\xff".encode(), b"\xff"))
+  out = tmp_path / "out"
+  first = clean([str(tmp_path / "a.txt")], str(out), CleanSettings())
+  assert first["steps"]["read"]["counters"] == {"bad input: invalid UTF-8 at byte 1": 1}
+  shard = next(out.glob("*.jsonl.gz")).read_bytes()
+  (tmp_path / "a.txt").write_text("changed\n")
+  clean([str(tmp_path / "a.txt")], str(out), CleanSettings())
+  assert next(out.glob("*.jsonl.gz")).read_bytes() == shard
