@@ -1,5 +1,6 @@
 """Reading sources: bad records are counted and reported with file and line, never fatal."""
 
+import json
 import os
 
 import pytest
@@ -66,3 +67,22 @@ def test_a_byte_order_mark_is_not_text(tmp_path):
   assert list(read_documents(str(jsonl), report)) == ["first", "second"]
   assert list(read_documents(str(txt), report)) == ["第一篇", "第二篇"]
   assert report.total == 0
+
+
+def test_gzipped_jsonl_reads_like_jsonl_and_a_truncated_one_is_reported(tmp_path):
+  """tools/clean_data.py writes .jsonl.gz shards; preparation reads them as a source."""
+  import gzip
+  from xy_jax.data.sources import SkipReport, expand_paths, located_documents
+  lines = [json.dumps({"text": f"文档 {i}", "id": i}, ensure_ascii=False) for i in range(50)]
+  good = tmp_path / "shard-0.jsonl.gz"
+  good.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+  report = SkipReport()
+  assert expand_paths(str(tmp_path), "data.sources.x.paths") == [str(good)]
+  docs = list(located_documents(str(good), report))
+  assert [d for _, d in docs] == [f"文档 {i}" for i in range(50)] and report.total == 0
+  assert docs[3][0] == f"{good}:4"
+  cut = tmp_path / "cut.jsonl.gz"
+  cut.write_bytes(good.read_bytes()[:-12])  # the stream ends early
+  report = SkipReport()
+  got = list(located_documents(str(cut), report))
+  assert len(got) < 50 and report.total == 1 and "read error" in report.examples[0]

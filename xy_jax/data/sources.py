@@ -9,13 +9,14 @@ from __future__ import annotations
 import collections
 import dataclasses
 import glob
+import gzip
 import json
 import os
 from collections.abc import Iterator, Sequence
 
 from xy_jax.errors import ConfigError
 
-TEXT_SUFFIXES = (".txt", ".jsonl", ".json")
+TEXT_SUFFIXES = (".txt", ".jsonl", ".json", ".txt.gz", ".jsonl.gz")  # .gz: e.g. tools/clean_data.py's shards
 
 
 @dataclasses.dataclass
@@ -48,7 +49,8 @@ class SkipReport:
 
 
 def expand_paths(patterns: Sequence[str] | str, field: str) -> list[str]:
-  """Files named by paths, globs and directories (recursively: .txt, .jsonl, .json)."""
+  """Files named by paths, globs and directories (recursively: .txt, .jsonl, .json, and gzipped
+  .txt.gz / .jsonl.gz)."""
   if isinstance(patterns, str):
     patterns = [patterns]
   files: list[str] = []
@@ -72,7 +74,7 @@ def read_lines(path: str, report: SkipReport) -> Iterator[tuple[str, str]]:
   """(`file:line`, text) for every line, streamed; an unreadable file or line and invalid UTF-8
   are reported and skipped; a UTF-8 byte-order mark at the start of the file is dropped."""
   try:
-    f = open(path, "rb")
+    f = gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
   except OSError as e:
     report.skip(path, f"unreadable file ({e.strerror})")
     return
@@ -81,8 +83,8 @@ def read_lines(path: str, report: SkipReport) -> Iterator[tuple[str, str]]:
     while True:
       try:
         raw = f.readline()
-      except OSError as e:
-        report.skip(f"{path}:{lineno + 1}", f"read error ({e.strerror})")
+      except (OSError, EOFError) as e:  # EOFError, BadGzipFile: a truncated or damaged .gz
+        report.skip(f"{path}:{lineno + 1}", f"read error ({getattr(e, 'strerror', None) or e})")
         return
       if not raw:
         return
@@ -114,7 +116,7 @@ def read_documents(path: str, report: SkipReport, text_field: str = "text") -> I
 def located_documents(path: str, report: SkipReport,
                       text_field: str = "text") -> Iterator[tuple[str, str]]:
   """(`file:line`, document) for a .txt (one document per line) or .jsonl (`text_field`) file."""
-  if path.endswith((".jsonl", ".json")):
+  if path.endswith((".jsonl", ".json", ".jsonl.gz")):
     for where, record in read_jsonl(path, report):
       text = record.get(text_field) if isinstance(record, dict) else None
       if not isinstance(text, str):
