@@ -24,7 +24,7 @@ class RaterRun:
   finished: bool = False  # no item left
 
 
-def _request(port, method, path, form=None, cookie=None):
+def request(port, method, path, form=None, cookie=None):
   conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
   try:
     headers = {"Cookie": f"{COOKIE}={cookie}"} if cookie else {}
@@ -39,8 +39,8 @@ def _request(port, method, path, form=None, cookie=None):
     conn.close()
 
 
-def _login(port, token) -> str:
-  status, headers, _ = _request(port, "POST", "/login", {"token": token})
+def login(port, token) -> str:
+  status, headers, _ = request(port, "POST", "/login", {"token": token})
   cookie = re.search(f"{COOKIE}=([^;]+)", headers.get("Set-Cookie", ""))
   if status != 303 or cookie is None:
     raise RuntimeError(f"login answered {status}")
@@ -55,18 +55,18 @@ def rate(port: int, token: str, kind: str, deadline: float, max_votes: int, seed
     run.errors[what] = run.errors.get(what, 0) + 1
 
   try:
-    cookie = _login(port, token)
+    cookie = login(port, token)
   except (OSError, RuntimeError) as e:
     error(f"login: {e}")
     return run
   while time.monotonic() < deadline and run.accepted < max_votes:
     start = time.perf_counter()
     try:
-      status, headers, _ = _request(port, "GET", "/", cookie=cookie)
+      status, headers, _ = request(port, "GET", "/", cookie=cookie)
       if status == 200:  # the "all done" page
         run.finished = True
         break
-      status, _, page = _request(port, "GET", headers["Location"], cookie=cookie)
+      status, _, page = request(port, "GET", headers["Location"], cookie=cookie)
       csrf = re.search(r'name="csrf" value="([^"]+)"', page)
       if status != 200 or csrf is None:
         error(f"item page {status}")
@@ -74,7 +74,7 @@ def rate(port: int, token: str, kind: str, deadline: float, max_votes: int, seed
       form = {"csrf": csrf.group(1), "item": headers["Location"].removeprefix("/item/"),
               "vote": rng.choice(SCREEN_VOTES[kind])}
       sent = time.perf_counter()
-      status, _, _ = _request(port, "POST", "/vote", form, cookie=cookie)
+      status, _, _ = request(port, "POST", "/vote", form, cookie=cookie)
     except OSError as e:
       error(type(e).__name__)
       continue
