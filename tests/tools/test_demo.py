@@ -1,6 +1,7 @@
 """`tools/demo.py --quick`: the whole pipeline at a smaller scale, every artifact checked."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import pytest
 
 from tests.train.train_helpers import ROOT, env
 
-PLOTS = ("pretrain", "sft", "reward", "ppo", "dpo", "win_rates", "win_rates_dpo", "benchmarks", "cpt_stage1", "cpt_stage2")
+PLOTS = ("pretrain", "sft", "reward", "reward_people", "ppo", "dpo", "win_rates", "win_rates_dpo", "benchmarks", "cpt_stage1", "cpt_stage2")
 SUMMARY_KEYS = (
     "perplexity on held-out text: untrained", "perplexity on held-out text: pretrained",
     "pretrain final loss", "sft final answer loss / lm loss", "sft held-out answer loss",
@@ -19,7 +20,9 @@ SUMMARY_KEYS = (
     "int8 perplexity rise vs bfloat16 (%)", "int4 perplexity rise vs bfloat16 (%)", "self-qa",
     "benchmark accuracy, pretrained (loglik)", "benchmark accuracy, sft (generate)",
     "benchmark accuracy, ppo (generate)", "continued pretraining tokens/char of finance text",
-    "continued pretraining nats/char general, finance")
+    "continued pretraining nats/char general, finance", "people: preference items / pairs exported",
+    "people: reward model on their pairs, final loss", "people: GSB win+tie PPO vs SFT, overall",
+    "people: GSB items / votes")
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +38,7 @@ def demo_out(tmp_path_factory):
 def test_demo_writes_every_artifact(demo_out):
   out, stdout = demo_out
   for stage in ("== tokenizer", "== pretrain", "== sft", "== reward", "== ppo", "== dpo", "== win / tie / lose: PPO",
-                "== win / tie / lose: DPO",
+                "== win / tie / lose: DPO", "== people in the loop",
                 "== benchmarks", "== export", "== chat through transformers", "== quantise", "== Self-QA",
                 "== continued pretraining", "== summary"):
     assert stage in stdout, stage
@@ -52,7 +55,7 @@ def test_demo_writes_every_artifact(demo_out):
   assert abs(summary["int8 perplexity rise vs bfloat16 (%)"]) < 1.0
   assert os.path.isfile(os.path.join(out, "tokenizer.model"))
   assert os.path.isfile(os.path.join(out, "self_qa.jsonl"))
-  for d in ("pretrain", "sft", "reward", "ppo", "dpo"):
+  for d in ("pretrain", "sft", "reward", "reward_people", "ppo", "dpo"):
     assert os.path.isdir(os.path.join(out, d, "checkpoints")), d
 
 
@@ -83,3 +86,25 @@ def test_demo_quantised_checkpoints_load(demo_out):
   for mode in ("int8", "int4"):
     loaded = load_checkpoint(os.path.join(out, f"chat_{mode}"), sharding)
     assert loaded.cfg.quant == mode and loaded.tokenizer_file
+
+
+@pytest.mark.heavy
+def test_demo_people_in_the_loop(demo_out):
+  """Scripted raters voted on SFT candidates through the pages; their pairs trained the RM; their
+  GSB votes on PPO vs SFT are reported beside the RM judge."""
+  out, stdout = demo_out
+  with open(os.path.join(out, "summary.json"), encoding="utf-8") as f:
+    summary = json.load(f)
+  n_items, n_pairs = map(int, summary["people: preference items / pairs exported"].split(" / "))
+  assert 0 < n_pairs <= n_items
+  with open(os.path.join(out, "annotate", "pairs.jsonl"), encoding="utf-8") as f:
+    pairs = [json.loads(line) for line in f]
+  assert len(pairs) == n_pairs
+  for p in pairs:
+    assert p["chosen"] != p["rejected"] and sum(p["votes"].values()) == 3
+  assert math.isfinite(summary["people: reward model on their pairs, final loss"])
+  gsb_items, gsb_votes = map(int, summary["people: GSB items / votes"].split(" / "))
+  assert gsb_items > 0 and gsb_votes == 3 * gsb_items
+  assert summary["people: GSB win+tie PPO vs SFT, overall"].endswith("%")
+  assert "RM judge win+tie" in stdout
+  assert [line for line in stdout.splitlines() if line.startswith("overall ") and "%" in line]

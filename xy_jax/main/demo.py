@@ -6,7 +6,9 @@
 train the tokenizer -> prepare the shipped corpus -> bucketed pretraining -> mixed SFT (from the
 pretrained weights) -> reward model (from the SFT body) -> PPO (actor/reference = SFT,
 critic/reward = RM) -> DPO (policy/reference = SFT, the RM's pairs) -> win/tie/lose of PPO and of
-DPO vs SFT judged by the RM -> benchmark samples (C-Eval,
+DPO vs SFT judged by the RM -> people in the loop with scripted raters (SFT candidates voted on
+through the raters' pages, the RM trained a few steps on the exported pairs, GSB votes on PPO vs
+SFT beside the RM judge) -> benchmark samples (C-Eval,
 CMMLU, MMLU, FinanceIQ: pretrained by log-likelihood, SFT and PPO by generation) -> export the PPO actor to
 Hugging Face -> load it with transformers and answer questions beside our generator (tokens must
 agree) -> int8/int4 quantisation with perplexity against bfloat16 -> Self-QA data from documents
@@ -33,6 +35,7 @@ from xy_jax.data.sources import SkipReport, expand_paths, located_documents, rea
 from xy_jax.data.tokenizer_training import train_tokenizer
 from xy_jax.data.tokenizer import ChatTemplate, Message, load_tokenizer
 from xy_jax.infer.chat import single_turn_generate
+from xy_jax.main.demo_people import people_in_the_loop
 from xy_jax.infer.generate import Generator
 from xy_jax.infer.perplexity import PerplexityEvaluator
 from xy_jax.infer.sampling import SamplingConfig
@@ -75,9 +78,12 @@ def load_config(name):
   return cfg
 
 
-def train_stage(out, name, config, init_from=None, tokenizer="demo", **ppo):
-  """`tokenizer`: the demo's (default), a file, or None for the starting checkpoint's."""
+def train_stage(out, name, config, init_from=None, tokenizer="demo", adjust=None, **ppo):
+  """`tokenizer`: the demo's (default), a file, or None for the starting checkpoint's; `adjust(cfg)`
+  changes the loaded config (other data, fewer steps)."""
   cfg = load_config(config)
+  if adjust:
+    adjust(cfg)
   cfg.data.tokenizer = os.path.join(out, "tokenizer.model") if tokenizer == "demo" else tokenizer
   cfg.data.prepared_dir = os.path.join(out, "prepared", name)
   if init_from:
@@ -275,10 +281,14 @@ def main(argv):
   judge = load_checkpoint(os.path.join(rm_dir, "checkpoints"), sharding, dtype="float32")
   prompts = read_prompts([os.path.join(ROOT, "data/eval/prompts.jsonl")], "eval prompts", tok,
                          ChatTemplate(), 96, SkipReport())
+  judged = {}
   for name, model, png in (("PPO", ppo_actor, "win_rates"), ("DPO", dpo_model, "win_rates_dpo")):
     banner(f"win / tie / lose: {name} model vs SFT model, judged by the reward model")
-    rows = table(compare(model.model, sft_model.model, judge.model, prompts, tok,
-                         SamplingConfig(temperature=0.7, top_p=0.95, max_new_tokens=32), margin=0.1))
+    outcomes = compare(model.model, sft_model.model, judge.model, prompts, tok,
+                       SamplingConfig(temperature=0.7, top_p=0.95, max_new_tokens=32), margin=0.1)
+    rows = judged[name] = table(outcomes)
+    if name == "PPO":
+      ppo_outcomes = outcomes
     for r in rows:
       print(f"{r['category']:<28} win {r['win']:>6.1%}  tie {r['tie']:>6.1%}  lose {r['lose']:>6.1%}  "
             f"win+tie {r['win_and_tie']:>6.1%}")
@@ -286,6 +296,11 @@ def main(argv):
     for r in rows:
       if r["category"] in ("general (all)", "finance (all)", "overall"):
         summary[f"win+tie {name} vs SFT, {r['category']}"] = f"{r['win_and_tie']:.1%}"
+
+  t = banner("people in the loop: SFT candidates -> scripted raters' preferences -> RM; GSB of PPO vs SFT")
+  people_in_the_loop(out, train_stage, sft_model, judge, prompts, tok, os.path.join(sft_dir, "checkpoints"),
+                     ppo_outcomes, judged["PPO"], summary)
+  print(f"people in the loop: {time.time() - t:.1f}s")
 
   banner("export the PPO actor (chat model) and the reward model to Hugging Face")
   chat = ppo_actor
