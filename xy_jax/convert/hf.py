@@ -120,6 +120,30 @@ def export_hf(model: nnx.Module, cfg: ModelConfig, out: str, kind: str = "causal
   np_dtype = jnp.dtype(dtype)
   flat = {k: v[...] for k, v in param_paths(nnx.state(model)).items()}
   rules = hf_weights.tensor_rules({k: v.shape for k, v in flat.items()})
+
+  def tensors():
+    for rule in rules:
+      for name, host in host_tensors(rule, flat[rule.ours]):
+        yield name, rule.to_hf(host).astype(np_dtype)
+
+  write_hf_dir(out, tensors(), hf_config.model_config_to_hf(cfg, kind, dtype), cfg, tokenizer_file,
+               template, max_shard_bytes, overwrite, log)
+
+
+def host_tensors(rule: hf_weights.TensorRule, arr: jax.Array):
+  """(HF name, our-layout host array) for each HF tensor of `rule`: one per layer when stacked."""
+  if rule.stacked:
+    for i, name in enumerate(rule.hf_names()):
+      yield name, _to_host(_layer_getter()(arr, i))
+  else:
+    yield rule.ours, _to_host(arr)
+
+
+def write_hf_dir(out: str, tensors, config: dict[str, Any], cfg: ModelConfig,
+                 tokenizer_file: str | None, template: ChatTemplate, max_shard_bytes: int,
+                 overwrite: bool, log: Log) -> None:
+  """An HF directory from (name, host array) pairs in HF layout: shards + index, `config`,
+  generation config and the tokenizer files. A failure leaves nothing at `out`."""
   if tokenizer_file is not None and not os.path.isfile(tokenizer_file):
     raise ConversionError(f"{tokenizer_file}: tokenizer.model not found")
   tok = Tokenizer(tokenizer_file) if tokenizer_file else None
@@ -130,18 +154,9 @@ def export_hf(model: nnx.Module, cfg: ModelConfig, out: str, kind: str = "causal
     raise ConversionError(f"{tokenizer_file}: {tok.vocab_size} pieces but the model has "
                           f"vocab_size={cfg.vocab_size}")
 
-  def tensors():
-    for rule in rules:
-      arr = flat[rule.ours]
-      if rule.stacked:
-        for i, name in enumerate(rule.hf_names()):
-          yield name, rule.to_hf(_to_host(_layer_getter()(arr, i))).astype(np_dtype)
-      else:
-        yield rule.ours, rule.to_hf(_to_host(arr)).astype(np_dtype)
-
   writer = jax.process_index() == 0
   with atomic_output_dir(out, overwrite) if writer else _discard() as tmp:
-    shards = list(_write_shards(tmp, tensors(), max_shard_bytes, writer))
+    shards = list(_write_shards(tmp, tensors, max_shard_bytes, writer))
     if not writer:
       return
     weight_map = {}
@@ -153,7 +168,7 @@ def export_hf(model: nnx.Module, cfg: ModelConfig, out: str, kind: str = "causal
       total += nbytes
     with open(os.path.join(tmp, hf_weights.HFWeightFiles.INDEX), "w") as f:
       f.write(hf_weights.index_json(weight_map, total))
-    hf_config.write_json(os.path.join(tmp, "config.json"), hf_config.model_config_to_hf(cfg, kind, dtype))
+    hf_config.write_json(os.path.join(tmp, "config.json"), config)
     hf_config.write_json(os.path.join(tmp, "generation_config.json"), hf_config.generation_config(cfg))
     if tok is not None:
       _write_tokenizer(tmp, tok, cfg, template)

@@ -6,6 +6,8 @@ LlamaForSequenceClassification for reward models and PPO critics: `--part critic
 
 A LoRA checkpoint exports merged (adapters folded into the weights: a plain LlamaForCausalLM), or
 with `--part adapter` as a PEFT adapter for `peft.PeftModel.from_pretrained(base, DIR)`.
+A quantised checkpoint (tools/quantize.py) exports in a format transformers loads as it is: GPTQ
+v1 4-bit for int4, bitsandbytes LLM.int8 for int8 (16-bit parts in float16; --dtype is ignored).
 
 Writes config.json, generation_config.json (the model card's sampling defaults), sharded
 safetensors with an index, tokenizer.model, tokenizer_config.json (with the XuanYuan chat
@@ -17,6 +19,7 @@ from absl import flags
 
 from xy_jax import cli
 from xy_jax.convert.hf import export_hf
+from xy_jax.convert.hf_quant import export_quantized
 from xy_jax.convert.peft_adapter import export_adapter, merged
 from xy_jax.data.tokenizer import ChatTemplate
 from xy_jax.io_utils import check_output
@@ -52,6 +55,11 @@ def main(argv):
     base = loaded.meta.get("lora_base") or {}
     export_adapter(loaded.model, loaded.cfg, FLAGS.out, base.get("hf") or base.get("checkpoint"),
                    "float32" if FLAGS.dtype == "auto" else dtype, FLAGS.overwrite, log=cli.log)
+    return
+  if loaded.cfg.quant != "none" and not loaded.cfg.lora_rank:
+    export_quantized(loaded.model, loaded.cfg, FLAGS.out, None, loaded.kind,
+                     FLAGS.tokenizer or loaded.tokenizer_file, ChatTemplate(system=FLAGS.system),
+                     FLAGS.max_shard_mb << 20, FLAGS.overwrite, log=cli.log)
     return
   cfg, model = merged(loaded.model, loaded.cfg, sharding)
   if cfg is not loaded.cfg:

@@ -1,0 +1,117 @@
+"""Quantised models as Hugging Face release checkpoints that transformers loads as they are.
+
+  gptq: our int4 as GPTQ v1 (`quant_method: gptq`, symmetric, desc_act off): per projection
+        `qweight` int32 [in/8, out] (input row 8i+j in nibble j, low bits first), `qzeros` int32
+        [groups, out/8] holding zero-1 = 7 in every nibble, `scales` fp16 [groups, out] and
+        `g_idx` int32 = row // group_size. Our codes q in [-7, 7] are stored as q + 8.
+  bnb:  our int8 as bitsandbytes LLM.int8: `weight` int8 [out, in] and `SCB` fp32 [out] (the row
+        absmax: our per-output-channel scale x 127).
+
+Embeddings, norms and lm_head stay 16-bit (float16), as in published GPTQ releases; an lm_head
+quantised by an older xy_jax is written dequantised.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from xy_jax.convert import hf_config, hf_weights
+from xy_jax.convert.hf import Log, host_tensors, write_hf_dir
+from xy_jax.data.tokenizer import ChatTemplate
+from xy_jax.errors import ConversionError
+from xy_jax.models import int_weights
+from xy_jax.models.factory import param_paths
+from xy_jax.models.model_config import ModelConfig
+
+FORMATS = {"gptq": "int4", "bnb": "int8"}
+DTYPE = "float16"
+# GPTQ v1 stores zero - 1; symmetric 4-bit has zero 8, so every nibble is 7.
+GPTQ_V1_ZEROS = np.uint32(0x77777777).view(np.int32)
+
+
+def format_for(mode: str) -> str:
+  return {m: f for f, m in FORMATS.items()}[mode]
+
+
+def check_format(fmt: str, mode: str) -> None:
+  if FORMATS.get(fmt) != mode:
+    raise ConversionError(f"--format={fmt} needs a {FORMATS.get(fmt, '?')} model, this one is "
+                          f"{mode}: use --format={format_for(mode)}")
+
+
+def gptq_pack(q: np.ndarray, scale: np.ndarray) -> dict[str, np.ndarray]:
+  """int4 codes q [in, out] and scales [groups, out] -> GPTQ v1 tensors."""
+  k, m = q.shape
+  if k % 8 or m % 8:
+    raise ConversionError(f"GPTQ packs 8 values per int32: a projection of {k} inputs and {m} "
+                          "outputs does not divide by 8")
+  g = scale.shape[0]
+  u = (q.astype(np.int32) + 8).astype(np.uint32).reshape(k // 8, 8, m)
+  packed = np.zeros((k // 8, m), np.uint32)
+  for j in range(8):
+    packed |= u[:, j, :] << np.uint32(4 * j)
+  return {"qweight": packed.view(np.int32),
+          "qzeros": np.full((g, m // 8), GPTQ_V1_ZEROS, np.int32),
+          "scales": np.ascontiguousarray(scale.astype(np.float16)),
+          "g_idx": (np.arange(k) // (k // g)).astype(np.int32)}
+
+
+def bnb_pack(q: np.ndarray, scale: np.ndarray) -> dict[str, np.ndarray]:
+  """int8 codes q [in, out] and per-output-channel scales [1, out] -> LLM.int8 tensors."""
+  if scale.shape[0] != 1:
+    raise ConversionError(f"bitsandbytes int8 has one scale per output channel; this weight has "
+                          f"{scale.shape[0]} groups")
+  return {"weight": np.ascontiguousarray(q.astype(np.int8).T),
+          "SCB": np.ascontiguousarray(scale[0].astype(np.float32) * 127)}
+
+
+def quantization_config(fmt: str, cfg: ModelConfig) -> dict:
+  if fmt == "gptq":
+    return {"quant_method": "gptq", "bits": 4, "group_size": cfg.quant_group_size or -1,
+            "desc_act": False, "sym": True, "checkpoint_format": "gptq", "lm_head": False}
+  return {"quant_method": "bitsandbytes", "load_in_8bit": True, "load_in_4bit": False,
+          "llm_int8_threshold": 6.0, "llm_int8_skip_modules": ["lm_head"]}
+
+
+def export_quantized(model: nnx.Module, cfg: ModelConfig, out: str, fmt: str | None = None,
+                     kind: str = "causal_lm", tokenizer_file: str | None = None,
+                     template: ChatTemplate = ChatTemplate(), max_shard_bytes: int = 2 << 30,
+                     overwrite: bool = False, log: Log = print) -> None:
+  """A quantised model -> HF directory in `fmt` (default: gptq for int4, bnb for int8)."""
+  if cfg.quant == "none":
+    raise ConversionError("this model is not quantised: export it with export_hf, or quantise it "
+                          "first (tools/quantize.py)")
+  if kind != "causal_lm":
+    raise ConversionError(f"a {kind} model: quantised HF export writes LlamaForCausalLM only")
+  fmt = fmt or format_for(cfg.quant)
+  check_format(fmt, cfg.quant)
+  pack = gptq_pack if fmt == "gptq" else bnb_pack
+  flat = {k: v[...] for k, v in param_paths(nnx.state(model)).items()}
+  scales = {n[:-len("_scale")]: flat.pop(n) for n in list(flat) if n.endswith(".weight_scale")}
+  rules = hf_weights.tensor_rules({k: v.shape for k, v in flat.items()})
+  f16 = np.dtype(DTYPE)
+
+  def tensors():
+    for rule in rules:
+      if rule.ours not in scales:
+        for name, host in host_tensors(rule, flat[rule.ours]):
+          yield name, rule.to_hf(host).astype(f16)
+        continue
+      layers = zip(host_tensors(rule, flat[rule.ours]), host_tensors(rule, scales[rule.ours]))
+      for (name, q), (_, s) in layers:
+        k = math.prod(q.shape[:rule.in_dims])
+        if not rule.stacked:  # an lm_head quantised by an older xy_jax
+          w = int_weights.dequantize(jnp.asarray(q), jnp.asarray(s), rule.in_dims)
+          yield name, rule.to_hf(np.asarray(w)).astype(f16)
+          continue
+        prefix = name[:-len(".weight")]
+        for suffix, t in pack(q.reshape(k, -1), s.reshape(s.shape[0], -1)).items():
+          yield f"{prefix}.{suffix}", t
+
+  config = hf_config.model_config_to_hf(cfg, kind, DTYPE)
+  config["quantization_config"] = quantization_config(fmt, cfg)
+  write_hf_dir(out, tensors(), config, cfg, tokenizer_file, template, max_shard_bytes, overwrite, log)
