@@ -21,7 +21,7 @@ SUMMARY_KEYS = (
     "benchmark accuracy, pretrained (loglik)", "benchmark accuracy, sft (generate)",
     "benchmark accuracy, ppo (generate)", "continued pretraining tokens/char of finance text",
     "continued pretraining nats/char general, finance", "people: preference items / pairs exported",
-    "people: reward model on their pairs, final loss", "people: GSB win+tie PPO vs SFT, overall",
+    "people: RM on their pairs, final loss", "people: GSB win+tie PPO vs SFT, overall",
     "people: GSB items / votes")
 
 
@@ -102,7 +102,7 @@ def test_demo_people_in_the_loop(demo_out):
   assert len(pairs) == n_pairs
   for p in pairs:
     assert p["chosen"] != p["rejected"] and sum(p["votes"].values()) == 3
-  assert math.isfinite(summary["people: reward model on their pairs, final loss"])
+  assert math.isfinite(summary["people: RM on their pairs, final loss"])
   gsb_items, gsb_votes = map(int, summary["people: GSB items / votes"].split(" / "))
   assert gsb_items > 0 and gsb_votes == 3 * gsb_items
   assert summary["people: GSB win+tie PPO vs SFT, overall"].endswith("%")

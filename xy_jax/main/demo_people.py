@@ -110,7 +110,7 @@ def people_in_the_loop(out, train_stage, sft, judge, prompts, tok, sft_ckpt, ppo
     for k in ("log_every", "eval_every", "checkpoint_every"):
       cfg.train[k] = 4
   _, _, metrics = train_stage(out, "reward_people", "reward_tiny.py", sft_ckpt, adjust=on_people_pairs)
-  summary["people: reward model on their pairs, final loss"] = [r["loss"] for r in metrics if "loss" in r][-1]
+  summary["people: RM on their pairs, final loss"] = [r["loss"] for r in metrics if "loss" in r][-1]
 
   # The judge's outcomes import as they are; answers the model left empty cannot be shown.
   gsb_rows = [o.__dict__ for o in ppo_outcomes if o.answer_a.strip() and o.answer_b.strip()]
