@@ -176,3 +176,14 @@ def test_a_client_that_stalls_mid_body_loses_its_thread_not_the_server(served, m
   stalled.close()
   status, _, _ = s.request("GET", "/login")
   assert status == 200
+
+
+def test_a_raters_assignments_are_read_through_an_index(served):
+  _, path, _ = served
+  conn = db.connect(path)
+  try:
+    plan = " ".join(r[3] for r in conn.execute(
+        "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM assignments a WHERE a.rater = ?", (1,)).fetchall())
+  finally:
+    conn.close()
+  assert "assignments_by_rater" in plan, plan

@@ -38,6 +38,9 @@ CREATE TABLE IF NOT EXISTS assignments (
   a_left INTEGER NOT NULL,
   PRIMARY KEY (item, rater)
 );
+-- a rater's next item and progress read its assignments alone (without this, every vote cycle
+-- scanned all raters' assignments: docs/performance.md, annotation server under load)
+CREATE INDEX IF NOT EXISTS assignments_by_rater ON assignments (rater);
 CREATE TABLE IF NOT EXISTS votes (
   item TEXT NOT NULL,
   rater INTEGER NOT NULL,
