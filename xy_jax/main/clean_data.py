@@ -44,6 +44,8 @@ def main(argv):
     address = FLAGS.ray_address or c.get("ray_address")
     ray.init(address=address) if address else ray.init(num_cpus=settings.workers)
   report = clean(inputs, out, settings, executor)
+  for line in report["bad_input"]["empty sources"]:
+    cli.log(f"--input {line}: skipped")
   for key, step in report["steps"].items():
     print(f"{key}: {step['docs_in']} -> {step['docs_out']} docs, dropped {json.dumps(step['dropped'], ensure_ascii=False)}"
           f"{', ' + json.dumps(step['counters'], ensure_ascii=False) if step['counters'] else ''}")

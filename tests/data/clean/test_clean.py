@@ -118,3 +118,18 @@ def test_rerun_does_nothing(tmp_path):
   (tmp_path / "a.txt").write_text("changed\n")
   clean([str(tmp_path / "a.txt")], str(out), CleanSettings())
   assert next(out.glob("*.jsonl.gz")).read_bytes() == shard
+
+
+def test_inputs_that_name_no_file_are_reported_and_none_at_all_stops(tmp_path):
+  from xy_jax.data.clean.pipeline import CleanSettings
+  from xy_jax.data.clean.run import clean, input_files
+  from xy_jax.errors import ConfigError
+  real = tmp_path / "a.jsonl"
+  real.write_text('{"text": "x"}\n')
+  files, empty = input_files([str(real), str(tmp_path / "gone.jsonl"), str(tmp_path / "*.txt")])
+  assert files == [(str(real), str(real))]
+  assert empty == [f"{tmp_path / 'gone.jsonl'}: no such file or directory",
+                   f"{tmp_path / '*.txt'}: no input file (empty source)"]
+  with pytest.raises(ConfigError, match="^--input: .*gone.jsonl: no such file or directory$"):
+    clean([str(tmp_path / "gone.jsonl")], str(tmp_path / "out"), CleanSettings())
+  assert not (tmp_path / "out").exists()  # nothing written

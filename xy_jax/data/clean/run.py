@@ -21,9 +21,9 @@ def input_files(patterns: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
     elif any(c in pattern for c in "*?["):
       found = sorted(glob.glob(pattern, recursive=True))
     else:
-      found = [pattern]  # a missing file is reported by the reader as unreadable
+      found = [pattern] if os.path.exists(pattern) else []  # an unreadable one is the reader's to report
     if not found:
-      empty.append(f"{pattern}: no input file (empty source)")
+      empty.append(f"{pattern}: {'no input file (empty source)' if os.path.exists(pattern) or any(c in pattern for c in '*?[') else 'no such file or directory'}")
     files += [(pattern, f) for f in found]
   return files, empty
 
