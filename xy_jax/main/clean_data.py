@@ -14,6 +14,7 @@ from ml_collections import config_flags
 
 from xy_jax import cli
 from xy_jax.data.clean.pipeline import CleanSettings
+from xy_jax.data.clean.ray_setup import init_ray
 from xy_jax.data.clean.run import clean
 from xy_jax.errors import ConfigError
 
@@ -40,9 +41,7 @@ def main(argv):
     settings.workers = FLAGS.workers
   executor = FLAGS.executor or c.get("executor", "local")
   if executor == "ray":
-    import ray
-    address = FLAGS.ray_address or c.get("ray_address")
-    ray.init(address=address) if address else ray.init(num_cpus=settings.workers)
+    init_ray(FLAGS.ray_address or c.get("ray_address"), settings.workers)
   report = clean(inputs, out, settings, executor)
   for line in report["bad_input"]["empty sources"]:
     cli.log(f"--input {line}: skipped")

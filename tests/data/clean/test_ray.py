@@ -6,6 +6,7 @@ import pytest
 
 from tests.data.clean import corpus
 from xy_jax.data.clean.pipeline import CleanSettings
+from xy_jax.data.clean.ray_setup import init_ray
 from xy_jax.data.clean.run import clean
 
 
@@ -18,7 +19,7 @@ def test_ray_matches_local_byte_for_byte(tmp_path):
   for part in range(2):
     (tmp_path / f"in{part}.txt").write_text("\n".join(docs[part::2]) + "\n")
   clean([str(tmp_path / "*.txt")], str(tmp_path / "local"), CleanSettings())
-  ray.init(num_cpus=2, include_dashboard=False)
+  init_ray(num_cpus=2, include_dashboard=False)
   try:
     clean([str(tmp_path / "*.txt")], str(tmp_path / "ray"), CleanSettings(), executor="ray")
   finally:
