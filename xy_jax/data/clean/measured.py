@@ -18,6 +18,25 @@ EXAMPLES_PER_REASON = 3
 EXAMPLE_CHARS = 200
 
 
+class Stopwatch:
+  seconds = 0.0
+
+
+def _timed(items, watch: Stopwatch):
+  """Yields from `items`, adding the time each item took to produce to `watch` (not the time the
+  consumer spends between items)."""
+  it = iter(items)
+  while True:
+    t = time.perf_counter()
+    try:
+      item = next(it)
+    except StopIteration:
+      return
+    finally:
+      watch.seconds += time.perf_counter() - t
+    yield item
+
+
 class Measured(PipelineStep):
   """Runs `step`; a document that goes in and does not come out was dropped for the reason the
   step put in its metadata, else for `default_reason` (datatrove's dedup filters name none)."""
@@ -32,7 +51,7 @@ class Measured(PipelineStep):
   def run(self, data, rank: int = 0, world_size: int = 1):
     tally = collections.defaultdict(collections.Counter)
     examples = collections.defaultdict(list)
-    upstream = 0.0
+    upstream, busy = Stopwatch(), Stopwatch()  # time spent producing documents: before us, in the step
     pending = []  # the document handed in and not yet seen coming out
 
     def settle():
@@ -45,31 +64,13 @@ class Measured(PipelineStep):
       pending.clear()
 
     def inputs():
-      nonlocal upstream
-      it = iter(data or ())
-      while True:
-        t = time.perf_counter()
-        try:
-          doc = next(it)
-        except StopIteration:
-          upstream += time.perf_counter() - t
-          return
-        upstream += time.perf_counter() - t
+      for doc in _timed(data or (), upstream):
         settle()
         self._count(tally, "in", doc)
         pending.append(doc)
         yield doc
 
-    busy = 0.0
-    outputs = iter(self.step.run(inputs(), rank, world_size))
-    while True:
-      t = time.perf_counter()
-      try:
-        doc = next(outputs)
-      except StopIteration:
-        busy += time.perf_counter() - t
-        break
-      busy += time.perf_counter() - t
+    for doc in _timed(self.step.run(inputs(), rank, world_size), busy):
       if pending and pending[-1] is doc:
         pending.pop()
       settle()
@@ -77,7 +78,7 @@ class Measured(PipelineStep):
       doc.metadata.pop(DROP_REASON, None)
       yield doc
     settle()
-    self._write(rank, tally, examples, busy - upstream)
+    self._write(rank, tally, examples, busy.seconds - upstream.seconds)
 
   @staticmethod
   def _count(tally, way: str, doc) -> None:
