@@ -39,13 +39,16 @@ def _timed(items, watch: Stopwatch):
 
 class Measured(PipelineStep):
   """Runs `step`; a document that goes in and does not come out was dropped for the reason the
-  step put in its metadata, else for `default_reason` (datatrove's dedup filters name none)."""
+  step put in its metadata, else for `default_reason` (datatrove's dedup filters name none).
+  A `sink` step keeps every document (its output is files): in and out are the same."""
 
   type = "📊 - STATS"
 
-  def __init__(self, step: PipelineStep, key: str, report_dir: str, default_reason: str = "dropped"):
+  def __init__(self, step: PipelineStep, key: str, report_dir: str, default_reason: str = "dropped",
+               sink: bool = False):
     super().__init__()
     self.step, self.key, self.report_dir, self.default_reason = step, key, report_dir, default_reason
+    self.sink = sink  # the step's run() consumes the documents and yields none (MinHash signatures)
     self.name = key
 
   def run(self, data, rank: int = 0, world_size: int = 1):
@@ -53,6 +56,7 @@ class Measured(PipelineStep):
     examples = collections.defaultdict(list)
     upstream, busy = Stopwatch(), Stopwatch()  # time spent producing documents: before us, in the step
     pending = []  # the document handed in and not yet seen coming out
+    called = time.perf_counter()
 
     def settle():
       for doc in pending:
@@ -67,10 +71,17 @@ class Measured(PipelineStep):
       for doc in _timed(data or (), upstream):
         settle()
         self._count(tally, "in", doc)
-        pending.append(doc)
+        if not self.sink:
+          pending.append(doc)
         yield doc
 
-    for doc in _timed(self.step.run(inputs(), rank, world_size), busy):
+    outputs = self.step.run(inputs(), rank, world_size)
+    if self.sink:  # the call itself did the step's work; every document went in and none is dropped
+      busy.seconds = time.perf_counter() - called
+      for counts in tally.values():  # "in" -> "out", "source: in" -> "source: out"
+        counts.update({k[:-2] + "out": v for k, v in counts.items() if k.endswith("in")})
+      outputs = ()
+    for doc in _timed(outputs, busy):
       if pending and pending[-1] is doc:
         pending.pop()
       settle()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 
 from datatrove.pipeline.dedup.exact_dedup import (ExactDedupConfig, ExactDedupFilter, ExactDedupSignature,
                                                   ExactFindDedups)
@@ -26,7 +27,7 @@ from xy_jax.data.clean.quality import DEFAULT_THRESHOLDS, QualityFilter, Thresho
 from xy_jax.data.clean.shingles import MixedScriptMinhashSignature
 from xy_jax.errors import ConfigError
 
-STEP_ORDER = ("read", "normalize", "quality", "pii", "exact_dedup", "near_dedup")
+STEP_ORDER = ("read", "normalize", "quality", "pii", "exact_dedup", "minhash_signatures", "near_dedup")
 
 
 @dataclasses.dataclass
@@ -77,33 +78,36 @@ def build_stages(files: list[tuple[str, str]], out: str, s: CleanSettings):
       ("exact_find", [ExactFindDedups(os.path.join(work, "exact_sigs"), os.path.join(work, "exact_dups"),
                                       exact_cfg)], 1),
       ("minhash_signatures", [ShardReader(curated), exact_filter,
-                              MixedScriptMinhashSignature(os.path.join(work, "mh_sigs"), mh_cfg)], tasks),
+                              Measured(MixedScriptMinhashSignature(os.path.join(work, "mh_sigs"), mh_cfg),
+                                       "minhash_signatures", rep, sink=True)], tasks),
       ("minhash_buckets", [MinhashDedupBuckets(os.path.join(work, "mh_sigs"), os.path.join(work, "mh_buckets"),
                                                config=mh_cfg)], s.bands),
       ("minhash_clusters", [MinhashDedupCluster(os.path.join(work, "mh_buckets"),
                                                 os.path.join(work, "mh_clusters"), config=mh_cfg,
                                                 save_cluster_size=True)], 1),
       ("final", [ShardReader(curated), m(exact_filter, "exact_dedup", "exact duplicate"),
+                 ClusterSizes(rep, "exact_cluster_sizes", "duplicate_count", 1),
                  m(MinhashDedupFilter(os.path.join(work, "mh_clusters"), load_cluster_sizes=True),
                    "near_dedup", "near duplicate"),
                  ClusterSizes(rep), ShardWriter(final_tmp, final=True)], tasks),
   ]
 
 
-def run_stages(stages, out: str, executor: str = "local", workers: int = 2):
-  """Runs the stages in order (each waits for the one before) with datatrove's executor."""
+def run_stages(stages, out: str, executor: str = "local", workers: int = 2) -> dict[str, float]:
+  """Runs the stages one after the other with datatrove's executor; returns each stage's wall seconds
+  (about 0 for a stage that had finished before: its completion markers skip it)."""
   logs = os.path.join(out, ".work", "logs")
-  last = None
+  seconds = {}
   for name, pipeline, tasks in stages:
     if executor == "ray":
       from datatrove.executor.ray import RayPipelineExecutor
-      ex = RayPipelineExecutor(pipeline, tasks=tasks, workers=workers, depends=last,
-                               logging_dir=os.path.join(logs, name), mem_per_cpu_gb=0.5)
+      ex = RayPipelineExecutor(pipeline, tasks=tasks, workers=workers, logging_dir=os.path.join(logs, name),
+                               mem_per_cpu_gb=0.5)
     else:
       from datatrove.executor.local import LocalPipelineExecutor
-      ex = LocalPipelineExecutor(pipeline, tasks=tasks, workers=min(workers, tasks), depends=last,
+      ex = LocalPipelineExecutor(pipeline, tasks=tasks, workers=min(workers, tasks),
                                  logging_dir=os.path.join(logs, name))
-    last = ex
-  last.run()
-
-
+    start = time.perf_counter()
+    ex.run()
+    seconds[name] = round(time.perf_counter() - start, 2)
+  return seconds

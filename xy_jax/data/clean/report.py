@@ -30,13 +30,20 @@ def merge_report(out: str, step_order: tuple[str, ...]) -> dict:
         "dropped": dict(merged["dropped"]), "dropped_by_language": dict(merged["dropped_by_language"]),
         "counters": dict(merged["counters"]), "by_source": dict(merged["by_source"]),
         "by_language": dict(merged["by_language"]), "examples": examples,
-        "seconds": round(seconds, 3), "docs_per_s": round(docs_in / seconds, 1) if seconds > 0 else None,
+        "seconds": round(seconds, 3),
+        "docs_per_s": round(max(docs_in, merged["docs"]["out"]) / seconds, 1) if seconds > 0 else None,
     }
-  sizes = collections.Counter()
-  for path in glob.glob(os.path.join(rep_dir, "cluster_sizes", "*.json")):
-    with open(path) as f:
-      sizes.update(json.load(f))
   return {"steps": steps,
-          "near_duplicate_cluster_sizes": dict(sorted(sizes.items(), key=lambda kv: int(kv[0]))),
+          "exact_duplicate_cluster_sizes": _histogram(rep_dir, "exact_cluster_sizes"),
+          "near_duplicate_cluster_sizes": _histogram(rep_dir, "cluster_sizes"),
           "documents_in": steps[step_order[0]]["docs_out"] if step_order else 0,
           "documents_out": steps[step_order[-1]]["docs_out"] if step_order else 0}
+
+
+def _histogram(rep_dir: str, key: str) -> dict[str, int]:
+  """{cluster size: kept documents with a cluster of that size} summed over the tasks."""
+  sizes = collections.Counter()
+  for path in glob.glob(os.path.join(rep_dir, key, "*.json")):
+    with open(path) as f:
+      sizes.update(json.load(f))
+  return dict(sorted(sizes.items(), key=lambda kv: int(kv[0])))

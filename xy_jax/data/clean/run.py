@@ -34,13 +34,14 @@ def clean(patterns: list[str], out: str, settings: CleanSettings, executor: str 
   if not files:
     raise ConfigError(f"--input: {'; '.join(empty)}")
   os.makedirs(out, exist_ok=True)
-  run_stages(build_stages(files, out, settings), out, executor, settings.workers)
+  stage_seconds = run_stages(build_stages(files, out, settings), out, executor, settings.workers)
   final_tmp = os.path.join(out, ".work", "final")
   for name in sorted(os.listdir(final_tmp)):
     if name.endswith(".jsonl.gz"):
       os.replace(os.path.join(final_tmp, name), os.path.join(out, name))
   report = merge_report(out, STEP_ORDER)
   report["bad_input"] = {"empty sources": empty}
+  report["stage_wall_seconds"] = stage_seconds
   report["settings"] = {"n_grams": settings.n_grams, "bands": settings.bands, "rows": settings.rows,
                         "jaccard_threshold": round((1 / settings.bands) ** (1 / settings.rows), 3),
                         "executor": executor}
