@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from xy_jax.data.provenance import cleaning_stale_reason, fingerprint, refuse_stale_cleaning
 from xy_jax.data.sources import SkipReport, expand_paths, read_documents
 from xy_jax.data.tokenizer import Tokenizer
 from xy_jax.io_utils import atomic_output_dir
@@ -89,23 +90,18 @@ def read_meta(path: str) -> dict | None:
   return meta if isinstance(meta, dict) else None
 
 
-def fingerprint(files: Sequence[str]) -> list[list]:
-  """[absolute path, size, modification time in ns] per input file."""
-  out = []
-  for f in files:
-    st = os.stat(f)
-    out.append([os.path.abspath(f), st.st_size, st.st_mtime_ns])
-  return out
-
-
 def stale_reason(root: str, name: str, files: Sequence[str], tokenizer_digest: str,
                  settings: dict[str, Any]) -> str | None:
   """Why `root/name` cannot be used for these inputs (None: it can). `settings` are what else
-  shaped the tokens (format, chat template, row length...), compared with the stored ones."""
+  shaped the tokens (format, chat template, row length...), compared with the stored ones. Inputs
+  that are shards of tools/clean_data.py are checked against the raw text they were cleaned from."""
   d = os.path.join(root, name)
   meta_path = os.path.join(d, "meta.json")
   if not os.path.isdir(d):
     return "not prepared yet"
+  cleaning = cleaning_stale_reason(files)
+  if cleaning:
+    return cleaning
   meta = read_meta(meta_path)
   if meta is None:
     return f"{meta_path} is missing or unreadable (an interrupted preparation?)"
@@ -208,6 +204,7 @@ def prepare_source(name: str, patterns: Sequence[str] | str, out_root: str, toke
                    on_file: Callable[[str], None] = lambda _: None) -> dict:
   """Tokenize every document of a source into `out_root/name` (atomically). Returns the meta."""
   files = expand_paths(patterns, f"data.sources.{name}.paths")
+  refuse_stale_cleaning(files, f"data.sources.{name}")
   inputs = fingerprint(files)  # before reading: a file edited meanwhile shows up as changed
   report = SkipReport()
   workers = workers or os.cpu_count() or 1
