@@ -52,6 +52,9 @@ def base_config() -> ConfigDict:
   c.data.tokenizer = ml_collections.config_dict.placeholder(str)  # None: the shipped tiny tokenizer
   c.data.prepared_dir = "runs/data"
   c.data.auto_prepare = False  # tokenize missing sources at start (small data only)
+  # SFT examples and PPO prompts without exact and near duplicates ("near"), exact ones only
+  # ("exact") or all ("off"); see xy_jax/data/clean/prompts.py (needs the clean extra).
+  c.data.dedup_prompts = "near"
   c.data.sources = ConfigDict()  # name -> {paths: [...], weight: float}
   c.data.buckets = (2048, 4096, 8192, 16384)
   c.data.bucket_weights = ml_collections.config_dict.placeholder(tuple)  # None: by remaining tokens
@@ -236,6 +239,8 @@ def validate(c: ConfigDict) -> ModelConfig:
     require(f"data.sources.{name}.format",
            src.get("format", "text") in ("text", "sft", "preference", "prompt"),
            f"{src.get('format')!r} is not 'text', 'sft', 'preference' or 'prompt'")
+  require("data.dedup_prompts", d.dedup_prompts in ("near", "exact", "off"),
+         f"{d.dedup_prompts!r} is not 'near', 'exact' or 'off'")
   require("sft.truncation", c.sft.truncation in ("drop_rounds", "skip"),
          f"{c.sft.truncation!r} is not 'drop_rounds' or 'skip'")
   require("data.eval_fraction", 0 <= d.eval_fraction < 1, f"{d.eval_fraction}: in [0, 1)")

@@ -17,7 +17,9 @@ import dataclasses
 import os
 from collections.abc import Iterator, Sequence
 
-from xy_jax.data.prepared import PreparedWriter, fingerprint
+from xy_jax.data.clean.prompts import PromptDedupSettings, dialogue_text, drop_duplicates
+from xy_jax.data.prepared import PreparedWriter
+from xy_jax.data.provenance import fingerprint, refuse_stale_cleaning
 from xy_jax.data.sources import SkipReport, expand_paths, read_jsonl
 from xy_jax.data.tokenizer import ChatTemplate, Message, Tokenizer
 from xy_jax.io_utils import atomic_output_dir
@@ -116,33 +118,50 @@ def truncate(enc: Encoded, max_len: int, policy: str) -> tuple[Encoded | None, s
 
 
 def read_conversations(path: str, report: SkipReport) -> Iterator[list[Message]]:
+  return (messages for _, messages in located_conversations(path, report))
+
+
+def located_conversations(path: str, report: SkipReport) -> Iterator[tuple[str, list[Message]]]:
+  """(`file:line`, messages) per valid record; a bad one goes to `report`."""
   for where, record in read_jsonl(path, report):
     try:
-      yield parse_conversation(record)
+      yield where, parse_conversation(record)
     except BadRecord as e:
       report.skip(where, str(e))
 
 
-def sft_settings(template: ChatTemplate, max_len: int, policy: str) -> dict:
+def sft_settings(template: ChatTemplate, max_len: int, policy: str, dedup: str = "off") -> dict:
   """What besides the inputs and tokenizer shapes a prepared SFT source (see `stale_reason`)."""
-  return {"format": "sft", "system": template.system, "max_len": max_len, "truncation_policy": policy}
+  return {"format": "sft", "system": template.system, "max_len": max_len, "truncation_policy": policy,
+          "dedup_prompts": dedup}
 
 
 def prepare_sft_source(name: str, patterns: Sequence[str] | str, out_root: str, tok: Tokenizer,
-                       template: ChatTemplate, max_len: int, policy: str = "drop_rounds") -> dict:
-  """Tokenize conversations into the prepared layout plus `targets.bin` (uint8 answer mask)."""
+                       template: ChatTemplate, max_len: int, policy: str = "drop_rounds",
+                       dedup: str = "off") -> dict:
+  """Tokenize conversations into the prepared layout plus `targets.bin` (uint8 answer mask).
+
+  `dedup` ("near", "exact", "off": `data.dedup_prompts`) drops examples that repeat an earlier
+  one, compared on every turn but the system message: document-grounded examples share a long
+  document and differ in a short question and answer, and on their questions alone 40 of the
+  shipped 410 were near duplicates of distinct ones."""
   files = expand_paths(patterns, f"data.sources.{name}.paths")
+  refuse_stale_cleaning(files, f"data.sources.{name}")
   inputs = fingerprint(files)
   report = SkipReport()
   truncations: dict[str, int] = {}
+  examples = (pair for path in files for pair in located_conversations(path, report))
+  if dedup != "off":  # dedup needs every example at once; otherwise they stream
+    examples = list(examples)
+    examples = drop_duplicates(examples, [dialogue_text(m) for _, m in examples], [w for w, _ in examples],
+                               report, PromptDedupSettings(mode=dedup))
   with atomic_output_dir(os.path.join(out_root, name), overwrite=True) as tmp:
     writer = PreparedWriter(tmp, tok.vocab_size, with_targets=True)
-    for path in files:
-      for messages in read_conversations(path, report):
-        enc, what = truncate(encode_conversation(tok, template, messages), max_len, policy)
-        if what:
-          truncations[what] = truncations.get(what, 0) + 1
-        if enc is not None:
-          writer.add(enc.ids, enc.targets)
+    for _, messages in examples:
+      enc, what = truncate(encode_conversation(tok, template, messages), max_len, policy)
+      if what:
+        truncations[what] = truncations.get(what, 0) + 1
+      if enc is not None:
+        writer.add(enc.ids, enc.targets)
     return writer.finish(name, tok, inputs, report, truncation=truncations,
-                         **sft_settings(template, max_len, policy))
+                         **sft_settings(template, max_len, policy, dedup))

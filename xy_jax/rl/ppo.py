@@ -26,7 +26,7 @@ from xy_jax.models.model_config import ModelConfig
 from xy_jax.models.presets import get_preset
 from xy_jax.models.reward import RewardModel
 from xy_jax.rl.ppo_learner import PTX_KEYS, PPOLearner
-from xy_jax.rl.prompts import prompt_batch, read_prompts
+from xy_jax.rl.prompts import drop_duplicate_prompts, prompt_batch, read_prompts
 from xy_jax.rl.rewards import RULES
 from xy_jax.train.pretrain import open_sources
 from xy_jax.train.task import Task, check_rows
@@ -128,6 +128,7 @@ def build(cfg: ConfigDict, model_cfg: ModelConfig, tok: Tokenizer | None, shardi
     if src.get("format", "text") == "prompt":
       prompts += read_prompts(list(src.paths), f"data.sources.{name}.paths", tok, template,
                               p.max_prompt_len, report)
+  prompts = drop_duplicate_prompts(prompts, report, d.dedup_prompts)  # across every prompt source
   if report.total:
     log(f"prompts: {report.summary()}")
     for example in report.examples:

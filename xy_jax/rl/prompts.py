@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from xy_jax.data.clean.prompts import PromptDedupSettings, dialogue_text, drop_duplicates
 from xy_jax.data.sft import BadRecord, parse_turns
 from xy_jax.data.sources import SkipReport, expand_paths, read_jsonl
 from xy_jax.data.tokenizer import ChatTemplate, Message, Tokenizer
@@ -19,6 +20,8 @@ class Prompt:
   ids: list[int]
   text: str
   category: str
+  where: str = ""  # file:line
+  dialogue: str = ""  # every turn but the system message: what prompt dedup compares
 
 
 def parse_prompt(record) -> tuple[list[Message], str]:
@@ -49,8 +52,15 @@ def read_prompts(patterns: Sequence[str] | str, field: str, tok: Tokenizer, temp
       if len(ids) > max_len:
         report.skip(where, f"prompt longer than ppo.max_prompt_len={max_len}")
         continue
-      out.append(Prompt(ids, messages[-1].content, category))
+      out.append(Prompt(ids, messages[-1].content, category, where, dialogue_text(messages)))
   return out
+
+
+def drop_duplicate_prompts(prompts: list[Prompt], report: SkipReport, mode: str) -> list[Prompt]:
+  """The prompts without exact or near duplicates of an earlier one (`data.dedup_prompts`: near,
+  exact or off); each one dropped is counted in `report` with its file and line."""
+  return drop_duplicates(prompts, [p.dialogue for p in prompts], [p.where for p in prompts], report,
+                         PromptDedupSettings(mode=mode))
 
 
 def prompt_batch(prompts: Sequence[Prompt], length: int, pad_id: int) -> dict[str, np.ndarray]:

@@ -36,7 +36,8 @@ def split_losses(m: dict) -> dict:
 
 def _source_settings(cfg: ConfigDict, name: str) -> dict:
   if cfg.data.sources[name].get("format", "text") == "sft":
-    return sft_settings(ChatTemplate(system=cfg.sft.system), max(cfg.data.buckets), cfg.sft.truncation)
+    return sft_settings(ChatTemplate(system=cfg.sft.system), max(cfg.data.buckets), cfg.sft.truncation,
+                        cfg.data.dedup_prompts)
   return {"format": "text"}
 
 
@@ -46,7 +47,7 @@ def prepare_configured_source(cfg: ConfigDict, name: str, tok: Tokenizer) -> dic
   if src.get("format", "text") == "sft":
     template = ChatTemplate(system=cfg.sft.system)
     return prepare_sft_source(name, list(src.paths), cfg.data.prepared_dir, tok, template,
-                              max(cfg.data.buckets), cfg.sft.truncation)
+                              max(cfg.data.buckets), cfg.sft.truncation, cfg.data.dedup_prompts)
   return prepare_source(name, list(src.paths), cfg.data.prepared_dir, tok)
 
 

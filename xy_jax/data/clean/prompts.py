@@ -1,0 +1,169 @@
+"""Exact and near-duplicate removal for short texts: PPO prompts and SFT examples (issue 22, item 4).
+
+The corpus pipeline's machinery, sized for short texts:
+- exact: on a canonical form (normalize_text, lower case, punctuation and spacing dropped), so
+  "什么是市盈率？" and "什么是市盈率?" are one prompt;
+- near: MinHash-LSH with datatrove's signature (MixedScriptMinhashSignature: its hash and
+  permutations) on character 3-grams of that form, then every candidate pair checked on its
+  exact Jaccard similarity >= `threshold` (0.7). One edited character changes up to three of a
+  short prompt's few 3-grams, so the LSH sits well below the verified threshold: 20 bands x 3
+  rows find a pair at 0.7 with probability 0.9998 (0.93 at 0.5); the check drops the rest.
+- numbers: texts whose numbers differ are never duplicates. "000001的股价是多少？" and
+  "600519的股价是多少？", "2022年营收" and "2023年营收" ask different things, and "本金1000元..."
+  and "本金10000元..." share every 3-gram.
+
+Measured limits at 0.7: "请解释期权。" / "请解释期货。" (0.5) and "什么是市盈率？" / "什么是市净率？"
+(0.33) stay apart, but in a long question one changed term can fall above it ("How is the
+price-to-earnings ratio of a listed company calculated?" vs "...price-to-book ratio..." is 0.76).
+
+In process rather than on datatrove's executor: a prompt set (hundreds of thousands of short
+texts) fits in memory many times over and takes seconds here, where the executor's stages write,
+sort and merge signature files per bucket on disk; and a candidate pair can be checked on its
+text, which datatrove's cluster stage (signatures only) cannot. The kept text of a cluster is the
+first in input order. datatrove is imported when dedup runs (the `clean` extra).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import itertools
+import re
+from collections.abc import Sequence
+
+from xy_jax.data.sources import SkipReport
+from xy_jax.errors import ConfigError
+
+MODES = ("near", "exact", "off")
+EXACT, NEAR = "exact duplicate", "near duplicate"
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"  # as normalize.CJK
+_NON_WORD = re.compile(r"[\W_]+")
+_SPACE_BY_CJK = re.compile(f"(?<=[{_CJK}]) | (?=[{_CJK}])")
+_NUMBER = re.compile(r"\d+")
+
+
+@dataclasses.dataclass
+class PromptDedupSettings:
+  mode: str = "near"  # "near": exact and near duplicates; "exact": exact ones only; "off"
+  n_grams: int = 3
+  threshold: float = 0.7
+  bands: int = 20
+  rows: int = 3
+
+  def check(self, field: str = "data.dedup_prompts") -> None:
+    if self.mode not in MODES:
+      raise ConfigError(f"{field}={self.mode!r} is not one of {', '.join(map(repr, MODES))}")
+    if min(self.bands, self.rows, self.n_grams) < 1 or not 0 < self.threshold <= 1:
+      raise ConfigError(f"{field}: bands, rows and n_grams must be >= 1 and the threshold in (0, 1]")
+
+
+@dataclasses.dataclass
+class Duplicate:
+  index: int
+  kept: int  # the index of the text its cluster keeps
+  kind: str  # EXACT or NEAR, relative to the kept text
+  similarity: float  # Jaccard of character n-grams with the kept text
+
+
+def _machinery():
+  try:
+    from datatrove.pipeline.dedup.minhash import MinhashConfig
+    from xy_jax.data.clean.normalize import normalize_text
+    from xy_jax.data.clean.shingles import MixedScriptMinhashSignature
+  except ImportError as e:
+    raise ConfigError(f"prompt deduplication needs datatrove (pip install -e '.[clean]'), or set "
+                      f"data.dedup_prompts='off' ({e})") from None
+  return MinhashConfig, normalize_text, MixedScriptMinhashSignature
+
+
+def canonical(text: str) -> str:
+  """What exact dedup compares: normalised, lower case, punctuation and spaces dropped (a space
+  kept between Latin words)."""
+  _, normalize_text, _ = _machinery()
+  return _SPACE_BY_CJK.sub("", _NON_WORD.sub(" ", normalize_text(text).lower()).strip())
+
+
+def char_shingles(canon: str, n: int) -> set[str]:
+  return {canon[i:i + n] for i in range(len(canon) - n + 1)} or {canon}
+
+
+def jaccard(a: set, b: set) -> float:
+  return len(a & b) / len(a | b) if a | b else 1.0
+
+
+def _signer(settings: PromptDedupSettings):
+  config_cls, _, signature_cls = _machinery()
+
+  class CharSignature(signature_cls):
+    def get_shingles(self, canon: str):
+      import numpy as np
+      grams = sorted(char_shingles(canon, self.config.n_grams))
+      return np.fromiter((self._hash_func(g.encode("utf-8")) for g in grams), dtype=np.uint64).reshape((-1, 1))
+
+  config = config_cls(n_grams=settings.n_grams, num_buckets=settings.bands, hashes_per_bucket=settings.rows)
+  # Only the signature is used, in process: the step's output folder is never written.
+  return CharSignature("unused-in-process", config)
+
+
+def find_duplicates(texts: Sequence[str], settings: PromptDedupSettings | None = None) -> list[Duplicate]:
+  """The texts to drop (in index order): each an exact or near duplicate of an earlier kept one."""
+  settings = settings or PromptDedupSettings()
+  settings.check()
+  if settings.mode == "off":
+    return []
+  canon = [canonical(t) for t in texts]
+  first = {}
+  for i, c in enumerate(canon):
+    first.setdefault(c, i)
+  uniques = sorted(first.values())
+  root = {i: i for i in uniques}
+
+  def find(i):
+    while root[i] != i:
+      root[i] = root[root[i]]
+      i = root[i]
+    return i
+
+  grams = {}
+  if settings.mode == "near":
+    signer = _signer(settings)
+    grams = {i: char_shingles(canon[i], settings.n_grams) for i in uniques}
+    buckets = collections.defaultdict(list)
+    for i in uniques:
+      numbers = tuple(_NUMBER.findall(canon[i]))  # only texts with the same numbers can pair
+      for band, sig in enumerate(signer.get_signature(signer.get_shingles(canon[i]))):
+        buckets[(band, tuple(sig), numbers)].append(i)
+    checked = set()
+    for members in buckets.values():
+      for a, b in itertools.combinations(members, 2):
+        if (a, b) in checked or find(a) == find(b):
+          continue
+        checked.add((a, b))
+        if jaccard(grams[a], grams[b]) >= settings.threshold:
+          ra, rb = find(a), find(b)
+          root[max(ra, rb)] = min(ra, rb)  # the earliest text of a cluster is the one kept
+  out = []
+  for i, c in enumerate(canon):
+    kept = find(first[c])
+    if i == kept:
+      continue
+    same = canon[kept] == c
+    sim = 1.0 if same else jaccard(grams[kept], grams[first[c]])
+    out.append(Duplicate(i, kept, EXACT if same else NEAR, round(sim, 3)))
+  return out
+
+
+def dialogue_text(messages) -> str:
+  """What dedup compares for a conversation: every turn but the system message, one per line."""
+  return "\n".join(m.content for m in messages if m.role != "system")
+
+
+def drop_duplicates(items: list, texts: Sequence[str], wheres: Sequence[str], report: SkipReport,
+                    settings: PromptDedupSettings) -> list:
+  """`items` without the duplicates of `texts`; each one dropped goes to `report` as
+  `file:line (of file:line): exact duplicate` (or near duplicate)."""
+  dups = find_duplicates(texts, settings)
+  for d in dups:
+    report.skip(f"{wheres[d.index]} (of {wheres[d.kept]})", d.kind)
+  dropped = {d.index for d in dups}
+  return [item for i, item in enumerate(items) if i not in dropped]
