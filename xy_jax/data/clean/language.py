@@ -6,18 +6,15 @@ Latin-script language) when Latin letters are; "other" when the text has neither
 
 from __future__ import annotations
 
-import re
-
 from datatrove.pipeline.base import PipelineStep
 
-from xy_jax.data.clean.normalize import CJK
-
-_HAN = re.compile(f"[{CJK}]")
-_LATIN = re.compile("[A-Za-z\u00c0-\u024f]")
+from xy_jax.data.clean import charclass
 
 
 def script_counts(text: str) -> tuple[int, int]:
-  return len(_HAN.findall(text)), len(_LATIN.findall(text))
+  """Han characters ([CJK]) and Latin letters ([A-Za-z\u00c0-\u024f]) in the text."""
+  flags = charclass.flags_of(text)
+  return charclass.count(flags, charclass.HAN), charclass.count(flags, charclass.LATIN)
 
 
 def detect_language(text: str, zh_share: float = 0.3) -> str:

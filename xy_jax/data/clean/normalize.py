@@ -14,27 +14,45 @@ CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
 # NFKC turns the full-width comma, colon etc. of Chinese text into ASCII ones; next to a Chinese
 # character they are put back, so a Chinese sentence keeps one style of punctuation.
 _TO_FULL = str.maketrans({",": "，", "!": "！", "?": "？", ":": "：", ";": "；", "(": "（", ")": "）"})
-_PUNCT_AFTER_CJK = re.compile(f"(?<=[{CJK}]) ?([,!?:;()])")
-_PUNCT_BEFORE_CJK = re.compile(f"([,!?:;()]) ?(?=[{CJK}])")
+_ASCII_PUNCT = "[,!?:;()]"
 _ZERO_WIDTH = re.compile("[\u200b-\u200d\u2060\ufeff\u00ad]")
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_SPACES = re.compile("[ \t\u00a0\u3000\u2000-\u200a\u202f\u205f]+")
-_CJK_GAP = re.compile(f"(?<=[{CJK}]) (?=[{CJK}])")
+_SPACE_CHARS = " \t\u00a0\u3000\u2000-\u200a\u202f\u205f"
 _BLANK_LINES = re.compile("\n{3,}")
 _FULL_PUNCT = "，！？：；（）。、“”《》"
-_PUNCT_GAP = re.compile(f"(?<=[{_FULL_PUNCT}]) (?=[{CJK}])|(?<=[{CJK}]) (?=[{_FULL_PUNCT}])")
+# Each pattern starts with the character it removes or changes, so sre scans for that character
+# instead of testing a look-behind at every position; the look-behinds come after it and see the
+# same characters as before, so the substitutions are the same.
+_SPACE_RUNS = re.compile(f"[{_SPACE_CHARS}]{{2,}}|[{_SPACE_CHARS[1:]}]")  # a lone " " stays as it is
+_CJK_GAP = re.compile(f" (?<=[{CJK}] )(?=[{CJK}])")
+_SPACE_PUNCT_AFTER_CJK = re.compile(f" (?<=[{CJK}] )({_ASCII_PUNCT})")
+_PUNCT_AFTER_CJK = re.compile(f"({_ASCII_PUNCT})(?<=[{CJK}]{_ASCII_PUNCT})")
+_PUNCT_BEFORE_CJK = re.compile(f"({_ASCII_PUNCT}) ?(?=[{CJK}])")
+_PUNCT_GAP = re.compile(f" (?<=[{_FULL_PUNCT}] )(?=[{CJK}])| (?<=[{CJK}] )(?=[{_FULL_PUNCT}])")
+# What NFKC does to the full-width ASCII forms and the ideographic space, done by translate so a
+# text with nothing else to change passes NFKC's quick check and skips the full normalisation.
+_FULL_WIDTH = {0x3000: " ", **{c: chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)}}
+
+
+def _full(m: re.Match) -> str:
+  return m.group(1).translate(_TO_FULL)
 
 
 def normalize_text(text: str) -> str:
   """The text as the later steps and the dedup see it (idempotent)."""
   text = text.replace("\r\n", "\n").replace("\r", "\n")
-  text = unicodedata.normalize("NFKC", text)
+  text = text.translate(_FULL_WIDTH)
+  if not unicodedata.is_normalized("NFKC", text):
+    text = unicodedata.normalize("NFKC", text)
   text = _ZERO_WIDTH.sub("", text)
   text = _CONTROL.sub("", text)
-  text = _SPACES.sub(" ", text)
+  text = _SPACE_RUNS.sub(" ", text)
   text = _CJK_GAP.sub("", text)  # a space between two Chinese characters is a layout artefact
-  text = _PUNCT_AFTER_CJK.sub(lambda m: m.group(1).translate(_TO_FULL), text)
-  text = _PUNCT_BEFORE_CJK.sub(lambda m: m.group(1).translate(_TO_FULL), text)
+  # (?<=[CJK]) ?([,!?:;()]) in two passes: with the space, then without (what the first changed
+  # is full width and is no CJK character, so the second sees what it saw in one pass)
+  text = _SPACE_PUNCT_AFTER_CJK.sub(_full, text)
+  text = _PUNCT_AFTER_CJK.sub(_full, text)
+  text = _PUNCT_BEFORE_CJK.sub(_full, text)
   text = _PUNCT_GAP.sub("", text)
   text = "\n".join(line.strip() for line in text.split("\n"))
   return _BLANK_LINES.sub("\n\n", text).strip()

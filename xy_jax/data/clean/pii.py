@@ -3,6 +3,7 @@ international), Chinese ID-card numbers (checksum-verified) and bank-card number
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from datatrove.pipeline.base import PipelineStep
@@ -19,6 +20,10 @@ PHONE = re.compile(
     r"|\+\d{1,3}[ -]?\(?\d{1,4}\)?(?:[ -]?\d{2,4}){2,3}"      # international
     r"|\(\d{3}\) ?\d{3}-\d{4}|\d{3}-\d{3}-\d{4}"              # North American
     r")(?!\d)")
+# Every number pattern above needs at least 6 digits (the shortest international phone number):
+# a text with fewer has none of them, and its scans are skipped.
+_DIGIT = re.compile(r"\d")
+_MIN_DIGITS = 6
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
@@ -51,7 +56,10 @@ def mask_pii(text: str) -> tuple[str, dict[str, int]]:
       return token
     return repl
 
-  text = EMAIL.sub(sub("email", "[EMAIL]"), text)
+  if "@" in text:
+    text = EMAIL.sub(sub("email", "[EMAIL]"), text)
+  if len(list(itertools.islice(_DIGIT.finditer(text), _MIN_DIGITS))) < _MIN_DIGITS:
+    return text, counts
   text = ID_CARD.sub(sub("id_card", "[ID_CARD]", id_card_valid), text)
   text = BANK_CARD.sub(sub("bank_card", "[BANK_CARD]",
                            lambda s: 13 <= len(d := re.sub(r"\D", "", s)) <= 19 and luhn_valid(d)), text)

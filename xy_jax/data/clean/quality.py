@@ -3,23 +3,45 @@ text in words (Gopher's word-length rules would drop all Chinese: a jieba word a
 
 from __future__ import annotations
 
-import collections
 import dataclasses
+import functools
 import re
-import unicodedata
+import string
 
+import numpy as np
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
-from xy_jax.data.clean.language import script_counts
-from xy_jax.data.clean.normalize import CJK
+from xy_jax.data.clean import charclass
 from xy_jax.data.clean.notes import Notes
 
-_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
-_UNIT = re.compile(f"[{CJK}]|[^\\W{CJK}]+")
+# Counted through charclass's table: an English length is the number of words (runs of
+# [^\W\d_]); the units of the repeated n-gram rules are [CJK]|[^\W{CJK}]+ of the lower-cased text.
+_WORDS = re.compile(f"[^\\W{charclass.CJK}]+")
 BOILERPLATE = re.compile(
     r"(版权所有|all rights reserved|copyright ©|©|免责声明|点击(这里|此处|查看|关注)|扫一扫|"
     r"关注(我们|公众号)|上一篇|下一篇|返回(顶部|首页)|cookie|javascript|privacy policy|"
     r"terms of (use|service)|log ?in|sign ?up|subscribe|登录|注册|分享到)", re.IGNORECASE)
+
+
+# BOILERPLATE ignores case, which makes sre slow (0.2 ms a document); its lower-case twin searched
+# in lower-cased text, with the characters that IGNORECASE also takes for an ASCII letter (the long
+# s, the Kelvin sign, ...) folded first, finds every text it finds and more: a cheap first look.
+_BOILERPLATE_LOWER = re.compile(BOILERPLATE.pattern.lower())
+
+
+@functools.lru_cache(maxsize=None)
+def _ascii_folds() -> dict[int, str]:
+  every = "".join(map(chr, range(0x110000)))
+  folds = {}
+  for m in re.finditer("[a-z]", every, re.IGNORECASE):
+    c = m.group()
+    if c.lower() not in string.ascii_lowercase or len(c.lower()) != 1:
+      folds[ord(c)] = next(a for a in string.ascii_lowercase if re.fullmatch(a, c, re.IGNORECASE))
+  return folds
+
+
+def _maybe_boilerplate(text: str) -> bool:
+  return _BOILERPLATE_LOWER.search(text.translate(_ascii_folds()).lower()) is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,30 +84,85 @@ def _dup_frac(items: list[str]) -> float:
   return dup / total if total else 0.0
 
 
-def _units(text: str) -> list[str]:
-  """Chinese characters one by one, other words whole (lower-cased)."""
-  return _UNIT.findall(text.lower())
+def _units(text: str) -> tuple[np.ndarray, np.ndarray]:
+  """The units (Chinese characters one by one, other words whole, lower-cased) as ids (a Han
+  character: its code point; a word: 0x110000 + the unit index where it first appears) and lengths."""
+  lower = text.lower()
+  flags = charclass.flags_of(lower)
+  han = (flags & charclass.HAN) > 0
+  word = (flags & charclass.UNIT) > 0
+  before = np.concatenate(([False], word[:-1]))
+  word_start = word & ~before
+  starts = np.flatnonzero(han | word_start)
+  ids = charclass.codepoints(lower)[starts].astype(np.int64)
+  lengths = np.ones(len(starts), dtype=np.int64)
+  words = _WORDS.findall(lower)
+  if words:
+    is_word = word_start[starts]
+    first: dict[str, int] = {}
+    ids[is_word] = np.fromiter(map(first.setdefault, words, range(0x110000, 0x110000 + len(words))),
+                               dtype=np.int64, count=len(words))
+    lengths[is_word] = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+  return ids, lengths
 
 
-def _top_ngram_frac(units: list[str], n: int) -> float:
-  grams = collections.Counter(tuple(units[i:i + n]) for i in range(len(units) - n + 1))
-  if not grams:
+def _groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """The indices in stable sorted order of `keys`, and for each of them whether its key equals the
+  one before it there (so an equal key appears earlier in `keys`)."""
+  order = np.argsort(keys, kind="stable")
+  sorted_keys = keys[order]
+  repeat = np.empty(len(keys), dtype=bool)
+  repeat[0] = False
+  np.equal(sorted_keys[1:], sorted_keys[:-1], out=repeat[1:])
+  return order, repeat
+
+
+def _top_ngram_frac(ids: np.ndarray, lengths: np.ndarray, n: int = 2) -> float:
+  """Characters covered by the most frequent unit 2-gram (the first to appear among equals)."""
+  if len(ids) < n:
     return 0.0
-  gram, count = grams.most_common(1)[0]
-  total = sum(len(u) for u in units)
-  return count * sum(len(u) for u in gram) / total if total else 0.0
+  keys = ids[:-1] * (int(ids.max()) + 1) + ids[1:]  # ids are below 2^31: no overflow
+  order, repeat = _groups(keys)
+  starts = np.flatnonzero(~repeat)
+  counts = np.diff(np.append(starts, len(keys)))
+  top = int(counts.max())
+  best = int(order[starts[counts == top]].min())
+  total = int(lengths.sum())
+  return top * int(lengths[best] + lengths[best + 1]) / total if total else 0.0
 
 
-def _dup_ngram_frac(units: list[str], n: int) -> float:
+def _dup_ngram_frac(ids: np.ndarray, lengths: np.ndarray, n: int) -> float:
   """Characters inside any n-gram seen earlier in the text (Gopher's duplicate n-gram fraction)."""
-  seen, covered = set(), [False] * len(units)
-  for i in range(len(units) - n + 1):
-    gram = tuple(units[i:i + n])
+  m = len(ids) - n + 1
+  total = int(lengths.sum())
+  if m <= 0 or not total:
+    return 0.0
+  windows = np.lib.stride_tricks.sliding_window_view(ids, n)
+  keys = windows @ _WINDOW_WEIGHTS[:n] if n <= len(_WINDOW_WEIGHTS) else windows.sum(axis=1)
+  order, repeat = _groups(keys)
+  at = np.flatnonzero(repeat)
+  if not len(at):
+    return 0.0
+  seen, same_key_before = order[at], order[at - 1]
+  if not (windows[seen] == windows[same_key_before]).all():  # two different windows share a key
+    return _dup_ngram_frac_slow(ids.tolist(), lengths.tolist(), n, total)
+  cover = np.bincount(seen, minlength=len(ids) + n) - np.bincount(seen + n, minlength=len(ids) + n)
+  return int(lengths[np.cumsum(cover)[:len(ids)] > 0].sum()) / total
+
+
+# Equal windows get equal keys (a sum that wraps mod 2^64); different windows that collide are
+# caught by comparing the windows themselves.
+_WINDOW_WEIGHTS = np.random.default_rng(0).integers(1, 2**62, size=64, dtype=np.int64) | 1
+
+
+def _dup_ngram_frac_slow(ids: list[int], lengths: list[int], n: int, total: int) -> float:
+  seen, covered = set(), [False] * len(ids)
+  for i in range(len(ids) - n + 1):
+    gram = tuple(ids[i:i + n])
     if gram in seen:
       covered[i:i + n] = [True] * n
     seen.add(gram)
-  total = sum(len(u) for u in units)
-  return sum(len(u) for u, c in zip(units, covered) if c) / total if total else 0.0
+  return sum(length for length, c in zip(lengths, covered) if c) / total
 
 
 def quality_reason(text: str, language: str, limits: dict[str, Thresholds]) -> str | None:
@@ -93,15 +170,21 @@ def quality_reason(text: str, language: str, limits: dict[str, Thresholds]) -> s
   t = limits.get(language)
   if t is None:
     return f"language {language}"
-  han, latin = script_counts(text)
-  length = han if language == "zh" else len(_WORD.findall(text))
+  flags = charclass.flags_of(text)
+  han = charclass.count(flags, charclass.HAN)
+  if language == "zh":
+    length = han
+  else:
+    word = (flags & charclass.WORD) > 0
+    length = int(np.count_nonzero(word[1:] & ~word[:-1])) + bool(len(word) and word[0])
   if length < t.min_length:
     return "too short"
   if length > t.max_length:
     return "too long"
-  chars = [c for c in text if not c.isspace()]
-  n = len(chars)
-  share = (han if language == "zh" else latin) / n
+  n = len(flags) - charclass.count(flags, charclass.SPACE)
+  if n == 0:
+    return "too short"
+  share = (han if language == "zh" else charclass.count(flags, charclass.LATIN)) / n
   if share < t.min_script_share:
     return "low script share"
   lines = [line for line in text.split("\n") if line.strip()]
@@ -110,17 +193,16 @@ def quality_reason(text: str, language: str, limits: dict[str, Thresholds]) -> s
   paras = [p for p in text.split("\n\n") if p.strip()]
   if len(paras) > 1 and _dup_frac(paras) > t.max_dup_para_frac:
     return "repeated paragraphs"
-  units = _units(text)
-  if _top_ngram_frac(units, 2) > t.max_top_2gram_frac:
+  ids, lengths = _units(text)
+  if _top_ngram_frac(ids, lengths, 2) > t.max_top_2gram_frac:
     return "repeated n-grams"
-  if _dup_ngram_frac(units, t.dup_n) > t.max_dup_ngram_frac:
+  if _dup_ngram_frac(ids, lengths, t.dup_n) > t.max_dup_ngram_frac:
     return "repeated n-grams"
-  symbols = sum(1 for c in chars if unicodedata.category(c)[0] in "SC" or unicodedata.category(c) == "Co")
-  if symbols / n > t.max_symbol_frac:
+  if int(np.count_nonzero((flags & (charclass.SYMBOL | charclass.SPACE)) == charclass.SYMBOL)) / n > t.max_symbol_frac:
     return "symbols"
-  if sum(c.isdigit() for c in chars) / n > t.max_digit_frac:
+  if charclass.count(flags, charclass.DIGIT) / n > t.max_digit_frac:
     return "digits"
-  if sum(bool(BOILERPLATE.search(line)) for line in lines) / len(lines) > t.max_boilerplate_line_frac:
+  if _maybe_boilerplate(text) and sum(bool(BOILERPLATE.search(line)) for line in lines) / len(lines) > t.max_boilerplate_line_frac:
     return "boilerplate"
   return None
 

@@ -13,6 +13,7 @@ from datatrove.pipeline.base import PipelineStep
 from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
 from datatrove.utils.hashing import create_hash_func
 
+from xy_jax.data.clean import charclass, fast_minhash
 from xy_jax.data.clean.normalize import CJK
 
 _UNIT = re.compile(f"[{CJK}]|[^\\W{CJK}_]+")
@@ -66,5 +67,20 @@ class MixedScriptMinhashSignature(MinhashDedupSignature):
     self.skip_existing_sigs = False
 
   def get_shingles(self, text: str) -> np.ndarray:
+    if self._compiled():
+      return fast_minhash.shingle_hashes(charclass.codepoints(text.lower()), charclass.table(),
+                                         self.config.n_grams).reshape((-1, 1))
     return np.fromiter((self._hash_func(s.encode("utf-8")) for s in shingles(text, self.config.n_grams)),
                        dtype=np.uint64).reshape((-1, 1))
+
+  def get_signature(self, shingles: np.ndarray) -> list[list[int]]:
+    if not self._compiled():
+      return super().get_signature(shingles)
+    a, b = self.parameters
+    sig = fast_minhash.signature(shingles.reshape(-1), a.reshape(-1), b.reshape(-1))
+    return [band.tolist() for band in np.split(sig, self.config.num_buckets)]
+
+  def _compiled(self) -> bool:
+    """The numba path computes the same values; it covers datatrove's default hash (xxh64, 64 bits)."""
+    h = self.config.hash_config
+    return fast_minhash.available() and (h.hash_fc, h.precision) == ("xxhash", 64)
