@@ -14,17 +14,19 @@ from ml_collections import config_flags
 
 from xy_jax import cli
 from xy_jax.data.clean.pipeline import CleanSettings
+from xy_jax.data.clean.quality import thresholds_from_config
 from xy_jax.data.clean.ray_setup import init_ray
 from xy_jax.data.clean.run import clean
 from xy_jax.errors import ConfigError
 
 config_flags.DEFINE_config_file("config", None, "config with a `clean` section (inputs, out, executor, "
-                                "n_grams, bands, rows, num_perm, workers)", lock_config=False)
+                                "n_grams, bands, rows, num_perm, workers, t2s, thresholds)", lock_config=False)
 flags.DEFINE_multi_string("input", [], "path, glob or directory of .txt/.jsonl/.jsonl.gz (repeatable)")
 flags.DEFINE_string("out", None, "output directory")
 flags.DEFINE_enum("executor", None, ["local", "ray"], "datatrove executor (default local)")
 flags.DEFINE_string("ray_address", None, "ray.init(address=...) (default: a local Ray)")
 flags.DEFINE_integer("workers", None, "parallel tasks (default 2)")
+flags.DEFINE_bool("t2s", None, "traditional -> simplified Chinese through OpenCC before normalising (clean.t2s)")
 FLAGS = flags.FLAGS
 
 
@@ -36,9 +38,13 @@ def main(argv):
   if not inputs or not out:
     raise ConfigError("pass --input PATH_OR_GLOB and --out DIR (or a --config with clean.inputs, clean.out)")
   settings = CleanSettings(**{k: c[k] for k in ("n_grams", "bands", "rows", "num_perm", "zh_share", "workers",
-                                                 "tasks", "text_key") if k in c})
+                                                 "tasks", "text_key", "t2s") if k in c})
+  if "thresholds" in c:
+    settings.thresholds = thresholds_from_config(c["thresholds"])
   if FLAGS.workers:
     settings.workers = FLAGS.workers
+  if FLAGS.t2s is not None:
+    settings.t2s = FLAGS.t2s
   executor = FLAGS.executor or c.get("executor", "local")
   if executor == "ray":
     init_ray(FLAGS.ray_address or c.get("ray_address"), settings.workers)

@@ -1,5 +1,6 @@
 """Text normalisation: NFKC (full-width letters and digits to half width), Chinese punctuation kept
-full width next to Chinese characters, whitespace and control characters cleaned."""
+full width next to Chinese characters, whitespace and control characters cleaned; as an option
+(clean.t2s), traditional Chinese to simplified through OpenCC."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import unicodedata
 from datatrove.pipeline.base import PipelineStep
 
 from xy_jax.data.clean.notes import Notes
+from xy_jax.errors import ConfigError
 
 CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
 # NFKC turns the full-width comma, colon etc. of Chinese text into ASCII ones; next to a Chinese
@@ -67,17 +69,34 @@ def decodable(text: str) -> bool:
     return False
 
 
+def traditional_to_simplified():
+  """OpenCC's t2s converter (its dictionaries ship inside the `opencc` wheel: nothing is downloaded)."""
+  try:
+    import opencc
+  except ImportError as e:
+    raise ConfigError("clean.t2s needs OpenCC: pip install opencc (or the `clean` extra)") from e
+  return opencc.OpenCC("t2s")
+
+
 class Normalize(Notes, PipelineStep):
-  """Normalises every document; drops undecodable and (after normalisation) empty ones."""
+  """Normalises every document (traditional Chinese to simplified first, with `t2s`); drops
+  undecodable and (after normalisation) empty ones."""
 
   type = "✂️ - CLEAN"
   name = "normalize"
 
+  def __init__(self, t2s: bool = False):
+    super().__init__()
+    self.t2s = t2s
+
   def run(self, data, rank: int = 0, world_size: int = 1):
+    convert = traditional_to_simplified().convert if self.t2s else None  # made here: it does not pickle
     for doc in data:
       if not decodable(doc.text):
         self.drop(doc, "undecodable text (lone surrogate)")
         continue
+      if convert is not None:
+        doc.text = convert(doc.text)
       doc.text = normalize_text(doc.text)
       if not doc.text:
         self.drop(doc, "empty after normalisation")

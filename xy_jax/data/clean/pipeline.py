@@ -21,7 +21,7 @@ from xy_jax.data.clean.cluster_sizes import ClusterSizes
 from xy_jax.data.clean.io import ShardReader, ShardWriter, SourceReader
 from xy_jax.data.clean.language import LanguageTag
 from xy_jax.data.clean.measured import Measured
-from xy_jax.data.clean.normalize import Normalize
+from xy_jax.data.clean.normalize import Normalize, traditional_to_simplified
 from xy_jax.data.clean.pii import MaskPII
 from xy_jax.data.clean.quality import DEFAULT_THRESHOLDS, QualityFilter, Thresholds
 from xy_jax.data.clean.shingles import MixedScriptMinhashSignature
@@ -41,6 +41,7 @@ class CleanSettings:
   workers: int = 2
   thresholds: dict[str, Thresholds] = dataclasses.field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
   text_key: str = "text"
+  t2s: bool = False  # traditional -> simplified Chinese (OpenCC) before normalising
 
   def check(self) -> None:
     if self.bands * self.rows != self.num_perm:
@@ -48,6 +49,8 @@ class CleanSettings:
                         f"does not fit clean.num_perm={self.num_perm} permutations")
     if min(self.bands, self.rows, self.n_grams) < 1:
       raise ConfigError("clean.bands, clean.rows and clean.n_grams must be at least 1")
+    if self.t2s:
+      traditional_to_simplified()  # no OpenCC: one line now, not a failed task later
 
 
 def text_of(doc) -> bytes:  # the content ExactDedup hashes; its xxhash takes bytes only
@@ -67,7 +70,7 @@ def build_stages(files: list[tuple[str, str]], out: str, s: CleanSettings):
   def m(step, key, reason="dropped"):
     return Measured(step, key, rep, reason)
 
-  curate = [m(SourceReader(files, s.text_key), "read"), m(Normalize(), "normalize"),
+  curate = [m(SourceReader(files, s.text_key), "read"), m(Normalize(s.t2s), "normalize"),
             LanguageTag(s.zh_share), m(QualityFilter(s.thresholds), "quality"), m(MaskPII(), "pii"),
             ShardWriter(curated)]
   exact_filter = ExactDedupFilter(os.path.join(work, "exact_dups"), exact_cfg)

@@ -13,6 +13,7 @@ from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from xy_jax.data.clean import charclass
 from xy_jax.data.clean.notes import Notes
+from xy_jax.errors import ConfigError
 
 # Counted through charclass's table: an English length is the number of words (runs of
 # [^\W\d_]); the units of the repeated n-gram rules are [CJK]|[^\W{CJK}]+ of the lower-cased text.
@@ -71,6 +72,34 @@ DEFAULT_THRESHOLDS = {
                      max_dup_ngram_frac=0.15, dup_n=5, max_symbol_frac=0.1, max_digit_frac=0.3,
                      max_boilerplate_line_frac=0.5),
 }
+
+
+_FRACTIONS = ("min_script_share", "max_dup_line_frac", "max_dup_para_frac", "max_top_2gram_frac",
+              "max_dup_ngram_frac", "max_symbol_frac", "max_digit_frac", "max_boilerplate_line_frac")
+_COUNTS = ("min_length", "max_length", "dup_n")
+
+
+def thresholds_from_config(overrides) -> dict[str, Thresholds]:
+  """DEFAULT_THRESHOLDS with the fields that `clean.thresholds` names, per language, e.g.
+  {"zh": {"min_length": 50}, "en": {"max_symbol_frac": 0.05}}; a new language starts from "en"'s."""
+  limits = dict(DEFAULT_THRESHOLDS)
+  fields = {f.name for f in dataclasses.fields(Thresholds)}
+  for language, values in dict(overrides or {}).items():
+    where = f"clean.thresholds.{language}"
+    if not hasattr(values, "items"):
+      raise ConfigError(f"{where} must be a dict of thresholds (e.g. {{'min_length': 50}}), not {values!r}")
+    for name, value in values.items():
+      if name not in fields:
+        raise ConfigError(f"{where}.{name}: no such threshold (known: {', '.join(sorted(fields))})")
+      if name in _COUNTS and (isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "dup_n" else 0)):
+        raise ConfigError(f"{where}.{name} must be an integer >= {1 if name == 'dup_n' else 0}, not {value!r}")
+      if name in _FRACTIONS and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1):
+        raise ConfigError(f"{where}.{name} must be a fraction in [0, 1], not {value!r}")
+    t = dataclasses.replace(limits.get(language, DEFAULT_THRESHOLDS["en"]), **dict(values.items()))
+    if t.min_length > t.max_length:
+      raise ConfigError(f"{where}: min_length {t.min_length} is above max_length {t.max_length}")
+    limits[language] = t
+  return limits
 
 
 def _dup_frac(items: list[str]) -> float:

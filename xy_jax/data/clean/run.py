@@ -28,12 +28,49 @@ def input_files(patterns: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
   return files, empty
 
 
+def _fingerprint(files: list[tuple[str, str]], settings: CleanSettings) -> dict:
+  inputs = {}
+  for _, path in files:
+    try:
+      st = os.stat(path)
+      inputs[path] = [st.st_size, st.st_mtime_ns]
+    except OSError:
+      inputs[path] = None  # unreadable: the reader reports it
+  return {"inputs": inputs, "settings": repr(settings)}
+
+
+def check_same_inputs(out: str, files: list[tuple[str, str]], settings: CleanSettings) -> None:
+  """datatrove's completion markers would let a re-run into `out` skip every finished task, even
+  when its inputs changed since: the inputs (path, size, mtime) and settings of the run that made
+  `out` are kept in out/.work/inputs.json, and a run with others is refused, naming what changed."""
+  path = os.path.join(out, ".work", "inputs.json")
+  now = _fingerprint(files, settings)
+  if os.path.exists(path):
+    with open(path) as f:
+      before = json.load(f)
+    changed = [p for p in sorted(set(before["inputs"]) | set(now["inputs"]))
+               if before["inputs"].get(p, "absent") != now["inputs"].get(p, "absent")]
+    if changed:
+      what = "new" if changed[0] not in before["inputs"] else "gone" if changed[0] not in now["inputs"] else "changed"
+      raise ConfigError(f"{changed[0]}: input {what} since the run in {out} (size or mtime; {len(changed)} file(s) "
+                        f"differ): remove {out} or choose another --out")
+    if before["settings"] != now["settings"]:
+      raise ConfigError(f"{out} was made with other clean settings ({before['settings']}): remove it or choose "
+                        "another --out")
+    return
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path + ".tmp", "w") as f:
+    json.dump(now, f, indent=1)
+  os.replace(path + ".tmp", path)
+
+
 def clean(patterns: list[str], out: str, settings: CleanSettings, executor: str = "local") -> dict:
   """Runs (or, when finished before, only re-reads) the curation of `patterns` into `out`."""
   files, empty = input_files(patterns)
   if not files:
     raise ConfigError(f"--input: {'; '.join(empty)}")
   os.makedirs(out, exist_ok=True)
+  check_same_inputs(out, files, settings)
   stage_seconds = run_stages(build_stages(files, out, settings), out, executor, settings.workers)
   final_tmp = os.path.join(out, ".work", "final")
   for name in sorted(os.listdir(final_tmp)):

@@ -1,0 +1,82 @@
+"""tools/clean_data.py as a person runs it: a --config with a `clean` section, a bad threshold in
+it (one line, exit 2), and --executor ray writing the same shards as the local executor."""
+
+import gzip
+import json
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+
+from tests.data.clean import corpus
+from xy_jax.data.clean.pipeline import CleanSettings
+from xy_jax.data.clean.run import clean
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+CONFIG = '''
+from ml_collections import ConfigDict
+
+def get_config():
+  return ConfigDict(dict(clean=dict(inputs=[{inputs!r}], out={out!r}, workers=1, t2s=True,
+                                    thresholds={thresholds!r})))
+'''
+
+
+def _run(*args):
+  return subprocess.run([sys.executable, os.path.join(ROOT, "tools", "clean_data.py"), *args], cwd=ROOT,
+                        capture_output=True, text=True, timeout=300)
+
+
+def _inputs(tmp_path):
+  rng = random.Random(5)
+  docs = [corpus.zh_doc(rng) for _ in range(12)] + [corpus.en_doc(rng) for _ in range(12)] + ["臺灣的銀行與證券市場。" + corpus.zh_doc(rng)]
+  docs += docs[:3]
+  with open(tmp_path / "in.jsonl", "w") as f:
+    f.writelines(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(docs))
+  return str(tmp_path / "in.jsonl")
+
+
+def _records(folder):
+  out = []
+  for name in sorted(os.listdir(folder)):
+    if name.endswith(".jsonl.gz"):
+      with gzip.open(os.path.join(folder, name), "rt", encoding="utf-8") as f:
+        out += [json.loads(line) for line in f]
+  return out
+
+
+def test_config_file_runs_with_its_clean_section(tmp_path):
+  inputs, out = _inputs(tmp_path), str(tmp_path / "out")
+  (tmp_path / "cfg.py").write_text(CONFIG.format(inputs=inputs, out=out, thresholds={"zh": {"min_length": 25}}))
+  done = _run("--config", str(tmp_path / "cfg.py"))
+  assert done.returncode == 0, done.stderr[-2000:]
+  records = _records(out)
+  assert len(records) == 25 and all(set(r) == {"id", "text"} for r in records)
+  assert any(r["text"].startswith("台湾的银行与证券市场") for r in records)  # clean.t2s
+  report = json.load(open(os.path.join(out, "report.json")))
+  assert report["steps"]["exact_dedup"]["dropped"] == {"exact duplicate": 3}
+  assert report["exact_duplicate_cluster_sizes"]["2"] == 3
+
+
+def test_config_with_a_bad_threshold_is_one_line(tmp_path):
+  (tmp_path / "cfg.py").write_text(CONFIG.format(inputs=_inputs(tmp_path), out=str(tmp_path / "out"),
+                                                  thresholds={"zh": {"min_lenght": 25}}))
+  done = _run("--config", str(tmp_path / "cfg.py"))
+  assert done.returncode == 2
+  assert "clean.thresholds.zh.min_lenght: no such threshold" in done.stderr.strip().splitlines()[-1]
+  assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.heavy
+def test_executor_ray_on_the_command_line_matches_local(tmp_path):
+  pytest.importorskip("ray")
+  inputs = _inputs(tmp_path)
+  clean([inputs], str(tmp_path / "local"), CleanSettings())
+  done = _run("--input", inputs, "--out", str(tmp_path / "ray"), "--executor", "ray", "--workers", "2")
+  assert done.returncode == 0, done.stderr[-2000:]
+  local = sorted(n for n in os.listdir(tmp_path / "local") if n.endswith(".jsonl.gz"))
+  assert local == sorted(n for n in os.listdir(tmp_path / "ray") if n.endswith(".jsonl.gz"))
+  for name in local:
+    assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "ray" / name).read_bytes()
