@@ -8,6 +8,7 @@ from typing import Any
 
 from xy_jax.data.tokenizer import ChatTemplate
 from xy_jax.errors import ConfigError, ConversionError
+from xy_jax.models import rope
 from xy_jax.models.model_config import ModelConfig
 
 # The model card's sampling defaults.
@@ -75,7 +76,46 @@ def _rope_from_hf(raw: dict[str, Any]) -> tuple[float, dict[str, Any] | None]:
   scaling.pop("type", None)
   if scaling.get("rope_type", "default") == "default":
     scaling = {}
+  if scaling.get("rope_type") == "llama3":
+    # transformers reads a missing one as max_position_embeddings, rope.py as 8192.
+    scaling.setdefault("original_max_position_embeddings", raw.get("max_position_embeddings", 2048))
   return float(theta), (scaling or None)
+
+
+def _context_length(path: str, raw: dict[str, Any], scaling: dict[str, Any] | None) -> int:
+  """Ours (the Generator's limit) from HF's max_position_embeddings, which under linear or dynamic
+  scaling is the length before it: vLLM allows int(max_position_embeddings * factor) tokens and
+  transformers' dynamic NTK rescales past it. rope.original_length maps ours back."""
+  hf_len = raw.get("max_position_embeddings", 2048)
+  factor = (scaling or {}).get("factor")
+  numbers = isinstance(hf_len, int) and isinstance(factor, (int, float)) and not isinstance(factor, bool)
+  if (scaling or {}).get("rope_type") not in rope.FACTOR_SCALED or not numbers:
+    return hf_len  # ModelConfig names a bad value
+  length = int(hf_len * factor)
+  if factor <= 0 or rope.unscaled_length(length, factor) != hf_len:
+    raise ConversionError(f"{path}: max_position_embeddings={hf_len} with rope_scaling.factor={factor} "
+                          f"gives {hf_len * factor} tokens after scaling, which does not map back; "
+                          "this model cannot be converted exactly")
+  return length
+
+
+def _hf_max_positions(cfg: ModelConfig) -> int:
+  hf_len = rope.original_length(cfg)
+  if hf_len != cfg.max_position_embeddings:
+    factor = float(cfg.rope_scaling["factor"])
+    if int(hf_len * factor) != cfg.max_position_embeddings:
+      raise ConversionError(
+          f"model.max_position_embeddings={cfg.max_position_embeddings}: no whole length times "
+          f"rope_scaling.factor={factor} gives it (HF config.json stores the length before scaling); "
+          f"use a multiple of the factor")
+  return hf_len
+
+
+def _rope_scaling_to_hf(cfg: ModelConfig) -> dict[str, Any] | None:
+  scaling = dict(cfg.rope_scaling) if cfg.rope_scaling else None
+  if scaling and scaling.get("rope_type", scaling.get("type")) == "llama3":
+    scaling.setdefault("original_max_position_embeddings", rope.LLAMA3_ORIGINAL_DEFAULT)
+  return scaling
 
 
 def model_config_from_hf(path: str, **overrides) -> ModelConfig:
@@ -106,7 +146,7 @@ def model_config_from_hf(path: str, **overrides) -> ModelConfig:
       intermediate_size=raw["intermediate_size"], num_hidden_layers=raw["num_hidden_layers"],
       num_attention_heads=raw["num_attention_heads"],
       num_key_value_heads=raw.get("num_key_value_heads") or raw["num_attention_heads"],
-      head_dim=raw.get("head_dim"), max_position_embeddings=raw.get("max_position_embeddings", 2048),
+      head_dim=raw.get("head_dim"), max_position_embeddings=_context_length(path, raw, scaling),
       rope_theta=theta, rope_scaling=scaling, rms_norm_eps=raw.get("rms_norm_eps", 1e-6),
       bos_token_id=token_id("bos_token_id", 1), eos_token_id=token_id("eos_token_id", 2),
       pad_token_id=token_id("pad_token_id", 0))
@@ -138,11 +178,11 @@ def model_config_to_hf(cfg: ModelConfig, kind: str, dtype: str) -> dict[str, Any
       "num_key_value_heads": cfg.num_key_value_heads,
       "head_dim": cfg.resolved_head_dim,
       "hidden_act": "silu",
-      "max_position_embeddings": cfg.max_position_embeddings,
+      "max_position_embeddings": _hf_max_positions(cfg),
       "initializer_range": 0.02,
       "rms_norm_eps": cfg.rms_norm_eps,
       "rope_theta": cfg.rope_theta,
-      "rope_scaling": dict(cfg.rope_scaling) if cfg.rope_scaling else None,
+      "rope_scaling": _rope_scaling_to_hf(cfg),
       "attention_bias": False,
       "mlp_bias": False,
       "tie_word_embeddings": False,
