@@ -86,6 +86,8 @@ class Weight(nnx.Module):
       self.weight_scale = QuantizedWeight(
           jnp.ones((groups,) + shape[n_in:], jnp.dtype(cfg.param_dtype)),
           logical_axes=(None,) + axes[n_in:])
+    # When set (by GPTQ calibration), each call sows X^T X of its inputs as `input_gram`.
+    self.record_input_gram = False
     self.lora_id = -1
     if cfg.lora_rank and name in lora.targeted(cfg.lora_targets):
       self.lora_id = lora.TARGETS.index(name)
@@ -106,6 +108,9 @@ class Weight(nnx.Module):
     w = self.weight[...]
     k = math.prod(w.shape[:n_in])
     x2 = x.astype(self.dtype).reshape(-1, k)
+    if self.record_input_gram:
+      xf = x2.astype(jnp.float32)
+      self.sow(nnx.Intermediate, "input_gram", jnp.dot(xf.T, xf, precision=jax.lax.Precision.HIGHEST))
     if self.quant == "none":
       out_dtype = out_dtype or self.dtype
       y = jnp.dot(x2, w.astype(self.dtype).reshape(k, -1),
@@ -305,8 +310,9 @@ class CausalLM(nnx.Module):
 
   def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs, sharding: LogicalSharding = LogicalSharding()):
     self.model = Decoder(cfg, rngs, sharding)
+    # Kept in float by weight-only quantisation, as published GPTQ and LLM.int8 releases keep it.
     self.lm_head = Weight((cfg.hidden_size, cfg.vocab_size), ("embed", "vocab"), cfg, rngs,
-                          sharding=sharding, name="lm_head")
+                          quantizable=False, sharding=sharding, name="lm_head")
     self.sharding = sharding
 
   def __call__(self, tokens, positions=None, segment_ids=None, cache=None, layer_states=None):

@@ -82,6 +82,9 @@ def _restore(path: str, sharding: LogicalSharding, step: int, log: Callable[[str
   meta = layout.load_meta(path, step)
   cfg = layout.model_config_from_meta(meta, path).replace(**overrides)
   kind = meta.get("kind", "causal_lm")
+  if meta.get("stage") == "quantize" and "lm_head" not in meta.get("quant", {}):
+    raise ConfigError(f"{path}: quantised by an older xy_jax, which also quantised lm_head; quantise "
+                      "its source again with tools/quantize.py")
   if kind == "ppo":
     cls = actor_critic_class(_critic_config(meta, path, overrides))
   elif kind in MODEL_CLASSES:

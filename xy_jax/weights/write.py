@@ -42,5 +42,5 @@ def save_quantized(path: str, q: QuantizedModel, kind: str, source: str,
   """The usual checkpoint layout (step 0, meta with the quantised model config, tokenizer)."""
   meta = {"model": q.cfg.to_dict(), "kind": kind, "stage": "quantize", "source": source,
           "quant": {"mode": q.cfg.quant, "group_size": q.cfg.quant_group_size,
-                    "bytes": param_bytes(q.model)}}
+                    "method": q.method, "lm_head": "float", "bytes": param_bytes(q.model)}}
   layout.save_model(path, nnx.to_pure_dict(nnx.state(q.model)), meta, 0, tokenizer_file)
