@@ -1,16 +1,21 @@
 """Write a weight-only int8 / int4 copy of a model as an xy_jax checkpoint.
 
-  python tools/quantize.py --checkpoint CKPT | --hf DIR  --mode int8|int4 [--group_size 128]
-                           --out QCKPT [--eval_text data/pretrain/general.txt]
+  python tools/quantize.py --checkpoint CKPT | --hf DIR  --bits 4|8 [--method rtn|gptq]
+                           [--group_size 128] [--calibration PATH[:FIELD] ...]
+                           --out QCKPT [--eval_text data/eval/heldout.txt]
                            [--hf_out DIR [--format gptq|bnb]]
 
-int8 is per output channel; int4 uses groups of --group_size contracted rows. Embeddings, norms
-and value heads stay float. The result loads anywhere a checkpoint does (tools/chat.py,
-tools/generate.py, tools/eval_ppl.py) and keeps the tokenizer. With --eval_text, prints the
-perplexity of the float model (in bfloat16) and of the quantised one on that text, and the rise.
-With --hf_out, also writes a Hugging Face directory that transformers loads as it is: GPTQ v1
-4-bit for int4 (`--format gptq`), bitsandbytes LLM.int8 for int8 (`--format bnb`), with the
-tokenizer, chat template and generation config.
+int8 is per output channel; int4 uses groups of --group_size contracted rows. Embeddings, norms,
+lm_head and value heads stay float. `--method rtn` rounds each weight to nearest; `--method gptq`
+calibrates (xy_jax.quant.calibrate): --calibration_rows windows of --calibration_length tokens of
+the --calibration text (by default the shipped pretraining text and the user turns of the SFT
+set), layer after layer, on the --mesh. The result loads anywhere
+a checkpoint does (tools/chat.py, tools/generate.py, tools/eval_ppl.py) and keeps the tokenizer.
+With --eval_text, prints the perplexity of the float model (in bfloat16) and of the quantised one
+on that text, and the rise. With --hf_out, also writes a Hugging Face directory that transformers
+loads as it is: GPTQ v1 4-bit for int4 (`--format gptq`), bitsandbytes LLM.int8 for int8
+(`--format bnb`), with the tokenizer, chat template and generation config. (`--mode int4|int8`
+is the older spelling of --bits.)
 """
 
 import math
@@ -19,19 +24,35 @@ import os
 from absl import flags
 
 from xy_jax import cli
+from xy_jax.data.sft import read_conversations
 from xy_jax.data.sources import SkipReport, read_documents
 from xy_jax.convert.hf_quant import FORMATS, check_format, export_quantized
 from xy_jax.data.tokenizer import load_tokenizer
 from xy_jax.infer.perplexity import PerplexityEvaluator
 from xy_jax.io_utils import atomic_output_dir, check_output
 from xy_jax.weights.load import load_model
+from xy_jax.errors import ConfigError
+from xy_jax.quant.calibrate import calibration_rows, gptq_quantize_model
 from xy_jax.quant.quantize_model import param_bytes, quantize_model
 from xy_jax.weights.write import save_quantized
 
+# Text like what the model will read: pretraining text and the questions of the SFT set.
+DEFAULT_CALIBRATION = ("data/pretrain/general.txt", "data/sft/finance_qa.jsonl:sft")
+
 cli.define_model_source_flags()
 cli.define_mesh_flag()
-flags.DEFINE_enum("mode", None, ["int8", "int4"], "weight format", required=True)
+flags.DEFINE_enum("bits", None, ["4", "8"], "integer width of the weights")
+flags.DEFINE_enum("mode", None, ["int8", "int4"], "the same as --bits 8|4")
+flags.DEFINE_enum("method", "rtn", ["rtn", "gptq"], "round to nearest, or GPTQ calibration")
 flags.DEFINE_integer("group_size", 128, "int4 group size along the contracted dim (0: per channel)")
+flags.DEFINE_multi_string("calibration", list(DEFAULT_CALIBRATION),
+                          "--method gptq: calibration text: PATH (.txt, .jsonl text), PATH:FIELD of a .jsonl, "
+                          "or PATH:sft (the user turns of an SFT file) (repeatable)")
+flags.DEFINE_integer("calibration_rows", 128, "--method gptq: calibration windows")
+flags.DEFINE_integer("calibration_length", 2048, "--method gptq: tokens per window")
+flags.DEFINE_float("damp", 0.01, "--method gptq: dampening, a fraction of the mean Hessian diagonal")
+flags.DEFINE_bool("act_order", False, "--method gptq: rows by decreasing Hessian diagonal (groups stay "
+                  "in order, so vLLM loads the export)")
 flags.DEFINE_string("out", None, "checkpoint directory to create", required=True)
 flags.DEFINE_bool("overwrite", False, "replace --out (and --hf_out) if it exists")
 flags.DEFINE_string("hf_out", None, "also write a Hugging Face directory in --format")
@@ -41,6 +62,33 @@ flags.DEFINE_integer("max_docs", 400, "documents of --eval_text to score")
 FLAGS = flags.FLAGS
 
 
+def weight_mode() -> str:
+  if FLAGS.bits and FLAGS.mode and FLAGS.mode != f"int{FLAGS.bits}":
+    raise ConfigError(f"--bits={FLAGS.bits} and --mode={FLAGS.mode} disagree: pass one of them")
+  if not (FLAGS.bits or FLAGS.mode):
+    raise ConfigError("pass --bits 4 or --bits 8")
+  return FLAGS.mode or f"int{FLAGS.bits}"
+
+
+def calibration_docs(specs) -> list[str]:
+  """The documents of every --calibration PATH or PATH:FIELD (bad records skipped and reported)."""
+  docs, report = [], SkipReport()
+  for spec in specs:
+    path, field = spec, "text"
+    head, _, tail = spec.rpartition(":")
+    if head and tail.isidentifier():
+      path, field = head, tail
+    if not os.path.isfile(path):
+      raise ConfigError(f"--calibration={spec}: no such file")
+    if field == "sft":
+      docs += [m.content for turns in read_conversations(path, report) for m in turns if m.role == "user"]
+    else:
+      docs += read_documents(path, report, field)
+  if report.total:
+    cli.log(f"--calibration: {report.summary()}")
+  return docs
+
+
 def perplexity(model, tok, docs) -> float:
   nll, n = PerplexityEvaluator(model, tok.pad_id).evaluate(docs)
   return math.exp(nll / n)
@@ -48,18 +96,27 @@ def perplexity(model, tok, docs) -> float:
 
 def main(argv):
   del argv
-  fmt = FLAGS.format or {m: f for f, m in FORMATS.items()}[FLAGS.mode]
+  mode = weight_mode()
+  fmt = FLAGS.format or {m: f for f, m in FORMATS.items()}[mode]
   if FLAGS.hf_out:
-    check_format(fmt, FLAGS.mode)  # before loading anything
+    check_format(fmt, mode)  # before loading anything
     check_output(FLAGS.hf_out, FLAGS.overwrite)
   sharding = cli.mesh_sharding(FLAGS.mesh)
   # Scales are computed from the float32 weights; inference runs in bfloat16, the release dtype.
   loaded = load_model(hf=FLAGS.hf, ckpt=FLAGS.checkpoint, sharding=sharding,
                       allow_torch_bin=FLAGS.allow_torch_bin, log=cli.log, dtype="bfloat16",
                       param_dtype="float32")
-  q = quantize_model(loaded.model, loaded.cfg, FLAGS.mode, sharding, FLAGS.group_size)
+  tok = load_tokenizer(loaded.tokenizer_file)
+  if FLAGS.method == "gptq":
+    docs = tok.encode_batch(calibration_docs(FLAGS.calibration), bos=True)
+    rows = calibration_rows(docs, FLAGS.calibration_rows, FLAGS.calibration_length)
+    cli.log(f"gptq: {rows.shape[0]} calibration windows of {rows.shape[1]} tokens")
+    q = gptq_quantize_model(loaded.model, loaded.cfg, rows, mode, sharding, FLAGS.group_size,
+                            damp=FLAGS.damp, act_order=FLAGS.act_order, log=cli.log)
+  else:
+    q = quantize_model(loaded.model, loaded.cfg, mode, sharding, FLAGS.group_size)
   before, after = param_bytes(loaded.model), param_bytes(q.model)
-  cli.log(f"{FLAGS.mode}: weights {before / 2**20:.1f} MiB (float32) -> {after / 2**20:.1f} MiB")
+  cli.log(f"{mode} ({q.method}): weights {before / 2**20:.1f} MiB (float32) -> {after / 2**20:.1f} MiB")
   with atomic_output_dir(FLAGS.out, FLAGS.overwrite) as tmp:
     save_quantized(tmp, q, loaded.kind, os.path.abspath(FLAGS.hf or FLAGS.checkpoint),
                    loaded.tokenizer_file)
@@ -69,12 +126,11 @@ def main(argv):
                      overwrite=FLAGS.overwrite, log=cli.log)
     print(f"wrote {FLAGS.hf_out} ({fmt})")
   if FLAGS.eval_text:
-    tok = load_tokenizer(loaded.tokenizer_file)
     docs = tok.encode_batch(list(read_documents(FLAGS.eval_text, SkipReport()))[:FLAGS.max_docs],
                             bos=True)
     base, quant = perplexity(loaded.model, tok, docs), perplexity(q.model, tok, docs)
     print(f"perplexity bfloat16: {base:.4f}")
-    print(f"perplexity {FLAGS.mode}: {quant:.4f}")
+    print(f"perplexity {mode}: {quant:.4f}")
     print(f"perplexity rise: {100 * (quant / base - 1):.2f}%")
 
 

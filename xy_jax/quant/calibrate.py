@@ -36,14 +36,16 @@ SEQUENCE = (("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"), ("self
 
 
 def calibration_rows(docs: Sequence[Sequence[int]], rows: int, length: int) -> np.ndarray:
-  """[n, length] int32 from documents laid end to end (GPTQ's usual calibration windows); fewer
-  rows than asked when the text runs out, at least one."""
+  """[n, length] int32 windows of the documents laid end to end (GPTQ's usual calibration rows),
+  spread evenly over the whole stream so that every source is seen; fewer rows than asked when the
+  text runs out (they then do not overlap), at least one."""
   stream = np.fromiter((t for d in docs for t in d), np.int32)
   n = min(rows, len(stream) // length)
   if n == 0:
     raise ConfigError(f"--calibration: {len(stream)} tokens, fewer than one row of "
                       f"--calibration_length={length}")
-  return stream[:n * length].reshape(n, length)
+  starts = np.linspace(0, len(stream) - length, n).astype(np.int64)
+  return np.stack([stream[s:s + length] for s in starts])
 
 
 def column_sharding(sharding: LogicalSharding, m: int):
