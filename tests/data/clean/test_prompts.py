@@ -120,3 +120,18 @@ def test_the_config_field_is_checked():
   cfg.data.dedup_prompts = "fuzzy"
   with pytest.raises(ConfigError, match=r"^data.dedup_prompts: 'fuzzy' is not 'near', 'exact' or 'off'$"):
     validate(cfg)
+
+
+def test_signatures_are_datatroves(monkeypatch):
+  from datatrove.pipeline.dedup.minhash import MinhashDedupSignature
+  from xy_jax.data.clean import prompts
+  from xy_jax.data.clean.prompts import char_signer, minhash_signatures
+  monkeypatch.setattr(prompts, "SIGNATURE_CHUNK", 5)  # several batches
+  settings = PromptDedupSettings()
+  canons = [canonical(t) for t in KEPT + list(COPIES) + ["", "a"]]
+  signer = char_signer(settings)
+  ours = minhash_signatures(canons, settings)
+  for canon, row in zip(canons, ours):
+    # datatrove's own get_signature on the same n-gram hashes, not a compiled or copied one
+    bands = MinhashDedupSignature.get_signature(signer, signer.get_shingles(canon))
+    assert [v for band in bands for v in band] == row.tolist()

@@ -3,33 +3,36 @@
 The corpus pipeline's machinery, sized for short texts:
 - exact: on a canonical form (normalize_text, lower case, punctuation and spacing dropped), so
   "什么是市盈率？" and "什么是市盈率?" are one prompt;
-- near: MinHash-LSH with datatrove's signature (MixedScriptMinhashSignature: its hash and
-  permutations) on character 3-grams of that form, then every candidate pair checked on its
-  exact Jaccard similarity >= `threshold` (0.7). One edited character changes up to three of a
-  short prompt's few 3-grams, so the LSH sits well below the verified threshold: 20 bands x 3
-  rows find a pair at 0.7 with probability 0.9998 (0.93 at 0.5); the check drops the rest.
+- near: MinHash-LSH with datatrove's signature (MixedScriptMinhashSignature: its hash, permutations
+  and seed) on character 3-grams of that form, then each candidate checked on its exact Jaccard
+  similarity >= `threshold` (0.7). One edited character changes up to three of a short prompt's
+  few 3-grams, so the LSH sits below the checked threshold: 32 bands x 5 rows find a pair at 0.7
+  with probability 0.997 (0.64 at 0.5, 0.07 at 0.3); the check drops the rest.
 - numbers: texts whose numbers differ are never duplicates. "000001的股价是多少？" and
   "600519的股价是多少？", "2022年营收" and "2023年营收" ask different things, and "本金1000元..."
   and "本金10000元..." share every 3-gram.
 
-Measured limits at 0.7: "请解释期权。" / "请解释期货。" (0.5) and "什么是市盈率？" / "什么是市净率？"
-(0.33) stay apart, but in a long question one changed term can fall above it ("How is the
-price-to-earnings ratio of a listed company calculated?" vs "...price-to-book ratio..." is 0.76).
+Texts are taken in input order; a text is a duplicate of the most similar kept text it meets in
+its LSH buckets (so every removed text is at least `threshold` similar to the one kept for it;
+there are no chains), else it is kept. Measured limits at 0.7: "请解释期权。" / "请解释期货。" (0.5)
+and "什么是市盈率？" / "什么是市净率？" (0.33) stay apart, but in a long question one changed term
+can fall above it ("How is the price-to-earnings ratio of a listed company calculated?" vs
+"...price-to-book ratio..." is 0.76).
 
 In process rather than on datatrove's executor: a prompt set (hundreds of thousands of short
-texts) fits in memory many times over and takes seconds here, where the executor's stages write,
-sort and merge signature files per bucket on disk; and a candidate pair can be checked on its
-text, which datatrove's cluster stage (signatures only) cannot. The kept text of a cluster is the
-first in input order. datatrove is imported when dedup runs (the `clean` extra).
+texts) fits in memory many times over, where the executor's stages write, sort and merge signature
+files per bucket on disk; and a candidate can be checked on its text, which datatrove's cluster
+stage (signatures only) cannot. datatrove is imported when dedup runs (the `clean` extra).
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import itertools
 import re
 from collections.abc import Sequence
+
+import numpy as np
 
 from xy_jax.data.sources import SkipReport
 from xy_jax.errors import ConfigError
@@ -40,6 +43,8 @@ _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"  # as norm
 _NON_WORD = re.compile(r"[\W_]+")
 _SPACE_BY_CJK = re.compile(f"(?<=[{_CJK}]) | (?=[{_CJK}])")
 _NUMBER = re.compile(r"\d+")
+_MERSENNE = np.uint64((1 << 61) - 1)  # datatrove's minhash modulus
+SIGNATURE_CHUNK = 2048  # texts per batch: [their n-grams, bands x rows] uint64 products
 
 
 @dataclasses.dataclass
@@ -47,8 +52,8 @@ class PromptDedupSettings:
   mode: str = "near"  # "near": exact and near duplicates; "exact": exact ones only; "off"
   n_grams: int = 3
   threshold: float = 0.7
-  bands: int = 20
-  rows: int = 3
+  bands: int = 32
+  rows: int = 5
 
   def check(self, field: str = "data.dedup_prompts") -> None:
     if self.mode not in MODES:
@@ -91,18 +96,33 @@ def jaccard(a: set, b: set) -> float:
   return len(a & b) / len(a | b) if a | b else 1.0
 
 
-def _signer(settings: PromptDedupSettings):
+def char_signer(settings: PromptDedupSettings):
+  """datatrove's MinHash signature step (its hash, permutations and seed) on character n-grams."""
   config_cls, _, signature_cls = _machinery()
 
   class CharSignature(signature_cls):
-    def get_shingles(self, canon: str):
-      import numpy as np
+    def get_shingles(self, canon: str) -> np.ndarray:
       grams = sorted(char_shingles(canon, self.config.n_grams))
       return np.fromiter((self._hash_func(g.encode("utf-8")) for g in grams), dtype=np.uint64).reshape((-1, 1))
 
   config = config_cls(n_grams=settings.n_grams, num_buckets=settings.bands, hashes_per_bucket=settings.rows)
   # Only the signature is used, in process: the step's output folder is never written.
   return CharSignature("unused-in-process", config)
+
+
+def minhash_signatures(canons: Sequence[str], settings: PromptDedupSettings) -> np.ndarray:
+  """[len(canons), bands * rows] MinHash values, min((h * a + b) mod (2^61 - 1)) over each text's
+  n-gram hashes h as MinhashDedupSignature.get_signature computes them (tested equal), for
+  SIGNATURE_CHUNK texts at a time: called per short text, its array splitting took most of the time."""
+  signer = char_signer(settings)
+  a, b = signer.parameters
+  out = np.empty((len(canons), a.shape[1]), np.uint64)
+  for start in range(0, len(canons), SIGNATURE_CHUNK):
+    hashes = [signer.get_shingles(c)[:, 0] for c in canons[start:start + SIGNATURE_CHUNK]]
+    offsets = np.cumsum([0] + [len(h) for h in hashes[:-1]])  # every text has at least one n-gram
+    products = (np.concatenate(hashes)[:, None] * a + b) % _MERSENNE
+    out[start:start + len(hashes)] = np.minimum.reduceat(products, offsets, axis=0)
+  return out
 
 
 def find_duplicates(texts: Sequence[str], settings: PromptDedupSettings | None = None) -> list[Duplicate]:
@@ -115,41 +135,42 @@ def find_duplicates(texts: Sequence[str], settings: PromptDedupSettings | None =
   first = {}
   for i, c in enumerate(canon):
     first.setdefault(c, i)
-  uniques = sorted(first.values())
-  root = {i: i for i in uniques}
-
-  def find(i):
-    while root[i] != i:
-      root[i] = root[root[i]]
-      i = root[i]
-    return i
-
+  kept_of = {i: i for i in first.values()}  # first occurrence -> the kept text it repeats
   grams = {}
   if settings.mode == "near":
-    signer = _signer(settings)
-    grams = {i: char_shingles(canon[i], settings.n_grams) for i in uniques}
-    buckets = collections.defaultdict(list)
-    for i in uniques:
+    uniques = sorted(first.values())
+    signatures = minhash_signatures([canon[i] for i in uniques], settings)
+    width = 8 * settings.rows  # bytes of one band
+    kept_in = collections.defaultdict(list)  # LSH bucket -> the kept texts in it
+    for i, sig in zip(uniques, signatures):
+      grams[i] = char_shingles(canon[i], settings.n_grams)
       numbers = tuple(_NUMBER.findall(canon[i]))  # only texts with the same numbers can pair
-      for band, sig in enumerate(signer.get_signature(signer.get_shingles(canon[i]))):
-        buckets[(band, tuple(sig), numbers)].append(i)
-    checked = set()
-    for members in buckets.values():
-      for a, b in itertools.combinations(members, 2):
-        if (a, b) in checked or find(a) == find(b):
-          continue
-        checked.add((a, b))
-        if jaccard(grams[a], grams[b]) >= settings.threshold:
-          ra, rb = find(a), find(b)
-          root[max(ra, rb)] = min(ra, rb)  # the earliest text of a cluster is the one kept
+      raw = sig.tobytes()
+      keys = [(band, raw[band * width:(band + 1) * width], numbers) for band in range(settings.bands)]
+      best, best_sim, seen = i, 0.0, set()
+      for key in keys:
+        for k in kept_in.get(key, ()):
+          if k in seen:
+            continue
+          seen.add(k)
+          short, long = sorted((len(grams[i]), len(grams[k])))
+          if short < settings.threshold * long:  # the Jaccard similarity is at most short / long
+            continue
+          sim = jaccard(grams[i], grams[k])
+          if sim >= settings.threshold and (sim > best_sim or (sim == best_sim and k < best)):
+            best, best_sim = k, sim
+      kept_of[i] = best
+      if best == i:  # kept: later texts are compared with it
+        for key in keys:
+          kept_in[key].append(i)
   out = []
   for i, c in enumerate(canon):
-    kept = find(first[c])
+    kept = kept_of[first[c]]
     if i == kept:
       continue
     same = canon[kept] == c
-    sim = 1.0 if same else jaccard(grams[kept], grams[first[c]])
-    out.append(Duplicate(i, kept, EXACT if same else NEAR, round(sim, 3)))
+    out.append(Duplicate(i, kept, EXACT if same else NEAR,
+                         1.0 if same else round(jaccard(grams[kept], grams[first[c]]), 3)))
   return out
 
 
