@@ -42,7 +42,9 @@ def main(argv):
   if any(os.path.abspath(f) == os.path.abspath(FLAGS.out) for f in files):
     raise ConfigError(f"--out={FLAGS.out} is also an --input; write the result elsewhere")
   settings = PromptDedupSettings(FLAGS.mode, FLAGS.n_grams, FLAGS.threshold, FLAGS.bands, FLAGS.rows)
-  settings.check("--mode/--threshold/--n_grams/--bands/--rows")
+  settings.check("--mode", "--")
+  if not os.path.isdir(os.path.dirname(os.path.abspath(FLAGS.out))):
+    raise ConfigError(f"--out={FLAGS.out}: its directory does not exist")
   report = dedup_files(files, FLAGS.out, settings)
   path = FLAGS.report or (FLAGS.out[:-len(".jsonl")] if FLAGS.out.endswith(".jsonl") else FLAGS.out) + ".report.json"
   with open(path, "w", encoding="utf-8") as f:

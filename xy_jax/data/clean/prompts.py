@@ -55,11 +55,15 @@ class PromptDedupSettings:
   bands: int = 32
   rows: int = 5
 
-  def check(self, field: str = "data.dedup_prompts") -> None:
+  def check(self, mode_field: str = "data.dedup_prompts", prefix: str = "") -> None:
+    """`prefix` names the other fields in the message (the command line's "--")."""
     if self.mode not in MODES:
-      raise ConfigError(f"{field}={self.mode!r} is not one of {', '.join(map(repr, MODES))}")
-    if min(self.bands, self.rows, self.n_grams) < 1 or not 0 < self.threshold <= 1:
-      raise ConfigError(f"{field}: bands, rows and n_grams must be >= 1 and the threshold in (0, 1]")
+      raise ConfigError(f"{mode_field}={self.mode!r} is not one of {', '.join(map(repr, MODES))}")
+    for name in ("n_grams", "bands", "rows"):
+      if getattr(self, name) < 1:
+        raise ConfigError(f"{prefix}{name}={getattr(self, name)}: must be at least 1")
+    if not 0 < self.threshold <= 1:
+      raise ConfigError(f"{prefix}threshold={self.threshold}: must be in (0, 1]")
 
 
 @dataclasses.dataclass
