@@ -93,12 +93,11 @@ def gptq_quantize_model(model: nnx.Module, cfg: ModelConfig, tokens: np.ndarray,
   @functools.partial(jax.jit, static_argnames=("tap",))
   def forward(state, x, tap=None):
     layer = nnx.merge(layer_graphdef, state)
-    if tap is not None:
-      _module(layer, tap).record_input_gram = True
-    y, _ = layer(x, cos, sin, segments, segments, 0)
     if tap is None:
-      return y, None
-    return y, sum(jax.tree.leaves(nnx.pop(layer, nnx.Intermediate)))
+      return layer(x, cos, sin, segments, segments, 0)[0], None
+    _module(layer, tap).record_input_gram = True
+    (y, _), grams = nnx.capture(layer, nnx.Intermediate)(x, cos, sin, segments, segments, 0)
+    return y, sum(jax.tree.leaves(grams))
 
   table = decoder.embed_tokens.weight[...].astype(dtype)
   embed = jax.jit(lambda t: jnp.take(table, t, axis=0), out_shardings=act)
