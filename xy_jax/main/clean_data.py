@@ -38,7 +38,7 @@ def main(argv):
   if not inputs or not out:
     raise ConfigError("pass --input PATH_OR_GLOB and --out DIR (or a --config with clean.inputs, clean.out)")
   settings = CleanSettings(**{k: c[k] for k in ("n_grams", "bands", "rows", "num_perm", "zh_share", "workers",
-                                                 "tasks", "text_key", "t2s") if k in c})
+                                                 "tasks", "text_key", "t2s", "gzip_level") if k in c})
   if "thresholds" in c:
     settings.thresholds = thresholds_from_config(c["thresholds"])
   if FLAGS.workers:

@@ -42,6 +42,17 @@ def _timed(items, watch: Stopwatch):
     yield item
 
 
+_last_text: list = [None, 0]
+
+
+def _utf8_length(text: str) -> int:
+  """len(text.encode()), remembered for the last text: a document is counted going out of one step
+  and into the next (and in and out of a step that keeps its text) with the same str object."""
+  if text is not _last_text[0]:
+    _last_text[:] = [text, len(text.encode("utf-8", "surrogatepass"))]
+  return _last_text[1]
+
+
 class Measured(PipelineStep):
   """Runs `step`; a document that goes in and does not come out was dropped for the reason the
   step put in its metadata, else for `default_reason` (datatrove's dedup filters name none).
@@ -98,7 +109,7 @@ class Measured(PipelineStep):
 
   @staticmethod
   def _count(tally, way: str, doc) -> None:
-    n = len(doc.text.encode("utf-8", "surrogatepass"))
+    n = _utf8_length(doc.text)
     tally["docs"][way] += 1
     tally["bytes"][way] += n
     tally["by_source"][f"{doc.metadata.get('source', '?')}: {way}"] += 1

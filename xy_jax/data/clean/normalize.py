@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import numpy as np
 from datatrove.pipeline.base import PipelineStep
 
 from xy_jax.data.clean.notes import Notes
@@ -31,19 +32,31 @@ _SPACE_PUNCT_AFTER_CJK = re.compile(f" (?<=[{CJK}] )({_ASCII_PUNCT})")
 _PUNCT_AFTER_CJK = re.compile(f"({_ASCII_PUNCT})(?<=[{CJK}]{_ASCII_PUNCT})")
 _PUNCT_BEFORE_CJK = re.compile(f"({_ASCII_PUNCT}) ?(?=[{CJK}])")
 _PUNCT_GAP = re.compile(f" (?<=[{_FULL_PUNCT}] )(?=[{CJK}])| (?<=[{CJK}] )(?=[{_FULL_PUNCT}])")
-# What NFKC does to the full-width ASCII forms and the ideographic space, done by translate so a
-# text with nothing else to change passes NFKC's quick check and skips the full normalisation.
-_FULL_WIDTH = {0x3000: " ", **{c: chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)}}
+_FULL_OF = {c: c.translate(_TO_FULL) for c in ",!?:;()"}
 
 
 def _full(m: re.Match) -> str:
-  return m.group(1).translate(_TO_FULL)
+  return _FULL_OF[m.group(1)]
+
+
+def _half_width(text: str) -> str:
+  """What NFKC does to the full-width ASCII forms (U+FF01-FF5E) and the ideographic space, on the
+  code points at once, so a text with nothing else to change passes NFKC's quick check and skips
+  the full normalisation (str.translate looks each character up in a dict: 3x slower)."""
+  cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+  wide, ideographic_space = (cps >= 0xFF01) & (cps <= 0xFF5E), cps == 0x3000
+  if not (wide.any() or ideographic_space.any()):
+    return text
+  cps = cps.copy()
+  cps[wide] -= 0xFEE0
+  cps[ideographic_space] = 0x20
+  return cps.tobytes().decode("utf-32-le", "surrogatepass")
 
 
 def normalize_text(text: str) -> str:
   """The text as the later steps and the dedup see it (idempotent)."""
   text = text.replace("\r\n", "\n").replace("\r", "\n")
-  text = text.translate(_FULL_WIDTH)
+  text = _half_width(text)
   if not unicodedata.is_normalized("NFKC", text):
     text = unicodedata.normalize("NFKC", text)
   text = _ZERO_WIDTH.sub("", text)

@@ -42,6 +42,9 @@ class CleanSettings:
   thresholds: dict[str, Thresholds] = dataclasses.field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
   text_key: str = "text"
   t2s: bool = False  # traditional -> simplified Chinese (OpenCC) before normalising
+  # gzip level of the output shards: 3 compresses 2.5x faster than 9 (0.05 ms a document less)
+  # for files about 7% larger; the working shards use 1
+  gzip_level: int = 3
 
   def check(self) -> None:
     if self.bands * self.rows != self.num_perm:
@@ -49,6 +52,8 @@ class CleanSettings:
                         f"does not fit clean.num_perm={self.num_perm} permutations")
     if min(self.bands, self.rows, self.n_grams) < 1:
       raise ConfigError("clean.bands, clean.rows and clean.n_grams must be at least 1")
+    if not (isinstance(self.gzip_level, int) and 1 <= self.gzip_level <= 9):
+      raise ConfigError(f"clean.gzip_level must be an integer from 1 to 9, not {self.gzip_level!r}")
     if self.t2s:
       traditional_to_simplified()  # no OpenCC: one line now, not a failed task later
 
@@ -92,7 +97,7 @@ def build_stages(files: list[tuple[str, str]], out: str, s: CleanSettings):
                  ClusterSizes(rep, "exact_cluster_sizes", "duplicate_count", 1),
                  m(MinhashDedupFilter(os.path.join(work, "mh_clusters"), load_cluster_sizes=True),
                    "near_dedup", "near duplicate"),
-                 ClusterSizes(rep), ShardWriter(final_tmp, final=True)], tasks),
+                 ClusterSizes(rep), ShardWriter(final_tmp, final=True, level=s.gzip_level)], tasks),
   ]
 
 

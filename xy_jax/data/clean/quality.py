@@ -41,8 +41,15 @@ def _ascii_folds() -> dict[int, str]:
   return folds
 
 
+@functools.lru_cache(maxsize=None)
+def _has_fold():
+  return re.compile("[" + "".join(map(chr, _ascii_folds())) + "]")
+
+
 def _maybe_boilerplate(text: str) -> bool:
-  return _BOILERPLATE_LOWER.search(text.translate(_ascii_folds()).lower()) is not None
+  if _has_fold().search(text):  # rare: translate looks up every character
+    text = text.translate(_ascii_folds())
+  return _BOILERPLATE_LOWER.search(text.lower()) is not None
 
 
 @dataclasses.dataclass(frozen=True)

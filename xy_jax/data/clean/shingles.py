@@ -78,7 +78,7 @@ class MixedScriptMinhashSignature(MinhashDedupSignature):
       return super().get_signature(shingles)
     a, b = self.parameters
     sig = fast_minhash.signature(shingles.reshape(-1), a.reshape(-1), b.reshape(-1))
-    return [band.tolist() for band in np.split(sig, self.config.num_buckets)]
+    return sig.reshape(self.config.num_buckets, -1).tolist()
 
   def _compiled(self) -> bool:
     """The numba path computes the same values; it covers datatrove's default hash (xxh64, 64 bits)."""
