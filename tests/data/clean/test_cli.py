@@ -1,5 +1,5 @@
 """tools/clean_data.py as a person runs it: a --config with a `clean` section, a bad threshold in
-it (one line, exit 2), and --executor ray writing the same shards as the local executor."""
+it (one line, exit 2). --executor ray on the command line: test_ray.py."""
 
 import gzip
 import json
@@ -8,11 +8,7 @@ import random
 import subprocess
 import sys
 
-import pytest
-
 from tests.data.clean import corpus
-from xy_jax.data.clean.pipeline import CleanSettings
-from xy_jax.data.clean.run import clean
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 CONFIG = '''
@@ -24,9 +20,9 @@ def get_config():
 '''
 
 
-def _run(*args):
+def run_cli(*args, timeout=300):
   return subprocess.run([sys.executable, os.path.join(ROOT, "tools", "clean_data.py"), *args], cwd=ROOT,
-                        capture_output=True, text=True, timeout=300)
+                        capture_output=True, text=True, timeout=timeout)
 
 
 def _inputs(tmp_path):
@@ -50,7 +46,7 @@ def _records(folder):
 def test_config_file_runs_with_its_clean_section(tmp_path):
   inputs, out = _inputs(tmp_path), str(tmp_path / "out")
   (tmp_path / "cfg.py").write_text(CONFIG.format(inputs=inputs, out=out, thresholds={"zh": {"min_length": 25}}))
-  done = _run("--config", str(tmp_path / "cfg.py"))
+  done = run_cli("--config", str(tmp_path / "cfg.py"))
   assert done.returncode == 0, done.stderr[-2000:]
   records = _records(out)
   assert len(records) == 25 and all(set(r) == {"id", "text"} for r in records)
@@ -63,20 +59,7 @@ def test_config_file_runs_with_its_clean_section(tmp_path):
 def test_config_with_a_bad_threshold_is_one_line(tmp_path):
   (tmp_path / "cfg.py").write_text(CONFIG.format(inputs=_inputs(tmp_path), out=str(tmp_path / "out"),
                                                   thresholds={"zh": {"min_lenght": 25}}))
-  done = _run("--config", str(tmp_path / "cfg.py"))
+  done = run_cli("--config", str(tmp_path / "cfg.py"))
   assert done.returncode == 2
   assert "clean.thresholds.zh.min_lenght: no such threshold" in done.stderr.strip().splitlines()[-1]
   assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.heavy
-def test_executor_ray_on_the_command_line_matches_local(tmp_path):
-  pytest.importorskip("ray")
-  inputs = _inputs(tmp_path)
-  clean([inputs], str(tmp_path / "local"), CleanSettings())
-  done = _run("--input", inputs, "--out", str(tmp_path / "ray"), "--executor", "ray", "--workers", "2")
-  assert done.returncode == 0, done.stderr[-2000:]
-  local = sorted(n for n in os.listdir(tmp_path / "local") if n.endswith(".jsonl.gz"))
-  assert local == sorted(n for n in os.listdir(tmp_path / "ray") if n.endswith(".jsonl.gz"))
-  for name in local:
-    assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "ray" / name).read_bytes()

@@ -1,29 +1,28 @@
-"""Curation (issue 22): datatrove's Ray executor writes the same bytes as the local one."""
+"""Curation (issue 22): `tools/clean_data.py --executor ray` (datatrove's Ray executor on a local
+Ray with 2 CPUs, started by the command) writes the same bytes as the local executor."""
 
 import random
 
 import pytest
 
 from tests.data.clean import corpus
+from tests.data.clean.test_cli import run_cli
 from xy_jax.data.clean.pipeline import CleanSettings
-from xy_jax.data.clean.ray_setup import init_ray
 from xy_jax.data.clean.run import clean
 
 
 @pytest.mark.heavy
-def test_ray_matches_local_byte_for_byte(tmp_path):
-  ray = pytest.importorskip("ray")
+def test_ray_on_the_command_line_matches_local_byte_for_byte(tmp_path):
+  pytest.importorskip("ray")
   rng = random.Random(3)
   docs = [corpus.zh_doc(rng) for _ in range(30)] + [corpus.en_doc(rng) for _ in range(30)]
   docs += [corpus.edit_chars(rng, d, 0.02) for d in docs[:10]] + docs[30:35]
   for part in range(2):
     (tmp_path / f"in{part}.txt").write_text("\n".join(docs[part::2]) + "\n")
   clean([str(tmp_path / "*.txt")], str(tmp_path / "local"), CleanSettings())
-  init_ray(num_cpus=2, include_dashboard=False)
-  try:
-    clean([str(tmp_path / "*.txt")], str(tmp_path / "ray"), CleanSettings(), executor="ray")
-  finally:
-    ray.shutdown()
+  done = run_cli("--input", str(tmp_path / "*.txt"), "--out", str(tmp_path / "ray"), "--executor", "ray",
+                 "--workers", "2", timeout=600)
+  assert done.returncode == 0, done.stderr[-2000:]
   local = sorted(p.name for p in (tmp_path / "local").glob("*.jsonl.gz"))
   assert local and local == sorted(p.name for p in (tmp_path / "ray").glob("*.jsonl.gz"))
   for name in local:
