@@ -11,7 +11,8 @@ through the raters' pages, the RM trained a few steps on the exported pairs, GSB
 SFT beside the RM judge) -> benchmark samples (C-Eval,
 CMMLU, MMLU, FinanceIQ: pretrained by log-likelihood, SFT and PPO by generation) -> export the PPO actor to
 Hugging Face -> load it with transformers and answer questions beside our generator (tokens must
-agree) -> int8/int4 quantisation with perplexity against bfloat16 -> Self-QA data from documents
+agree) -> int8/int4 (RTN and GPTQ) quantisation with perplexity against bfloat16 and the
+bf16 / 8-bit bitsandbytes / 4-bit GPTQ Hugging Face releases -> Self-QA data from documents
 -> continued pretraining in miniature (a general-text base, its vocabulary extended with finance
 pieces, embeddings-only stage 1, full stage 2 with the finance share raised) -> PNG plots ->
 summary (also written to summary.json).
@@ -42,6 +43,9 @@ from xy_jax.infer.sampling import SamplingConfig
 from xy_jax.models.factory import init_model
 from xy_jax.models.llama import CausalLM
 from xy_jax.weights.load import load_checkpoint
+from xy_jax.convert.hf_quant import export_quantized
+from xy_jax.data.calibration_text import calibration_docs
+from xy_jax.quant.calibrate import calibration_rows, gptq_quantize_model
 from xy_jax.quant.quantize_model import param_bytes, quantize_model
 from xy_jax.weights.write import save_quantized
 from xy_jax.plots import plot_ppo, plot_training, read_metrics
@@ -117,28 +121,55 @@ def train_demo_tokenizer(out):
   return model, tok
 
 
+def _dir_mib(path):
+  return sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path)
+             if f.endswith(".safetensors")) / 2**20
+
+
 def quantised_chat_models(out, ckpt, sharding, ppl, tok, summary):
-  """int8 / int4 copies of the chat model, their perplexity against bfloat16, one answer each."""
-  banner("quantise the chat model: weight-only int8 (per channel) and int4 (groups of 32)")
+  """The XuanYuan releases of the chat model: bfloat16, 8-bit (bitsandbytes LLM.int8) and 4-bit
+  (GPTQ) Hugging Face directories, and our int8 / RTN int4 / GPTQ int4 checkpoints, with their
+  perplexity against bfloat16 and one answer each."""
+  banner("quantise the chat model: int8 (per channel), int4 RTN and GPTQ (groups of 32); releases")
   float_chat = load_checkpoint(ckpt, sharding, dtype="bfloat16", param_dtype="float32")
   base = ppl(float_chat.model)
   figures = [f"bfloat16 {base:.4f}"]
   ids = ChatTemplate().encode_prompt(tok, [Message("user", QUESTIONS[0])])
-  for mode in ("int8", "int4"):
-    q = quantize_model(float_chat.model, float_chat.cfg, mode, sharding, group_size=32)
-    path = os.path.join(out, f"chat_{mode}")
+  calibration = calibration_rows(tok.encode_batch(calibration_docs(
+      [os.path.join(ROOT, "data/pretrain/general.txt"), os.path.join(ROOT, "data/sft/finance_qa.jsonl:sft")]),
+      bos=True), 32, 128)
+  bf16_dir = os.path.join(out, "chat_bf16")
+  export_hf(float_chat.model, float_chat.cfg, bf16_dir, dtype="bfloat16",
+            tokenizer_file=float_chat.tokenizer_file, log=lambda _: None)
+  releases = [f"bfloat16 {bf16_dir} {_dir_mib(bf16_dir):.2f} MiB"]
+  for name, mode, method, release in (("int8", "int8", "rtn", "chat_bnb8"), ("int4", "int4", "rtn", None),
+                                      ("gptq_int4", "int4", "gptq", "chat_gptq4")):
+    t = time.time()
+    if method == "gptq":
+      q = gptq_quantize_model(float_chat.model, float_chat.cfg, calibration, mode, sharding, 32)
+    else:
+      q = quantize_model(float_chat.model, float_chat.cfg, mode, sharding, group_size=32)
+    path = os.path.join(out, f"chat_{name}")
     save_quantized(path, q, "causal_lm", ckpt, float_chat.tokenizer_file)
+    if release:
+      hf_path = os.path.join(out, release)
+      export_quantized(q.model, q.cfg, hf_path, tokenizer_file=float_chat.tokenizer_file,
+                       log=lambda _: None)
+      releases.append(f"{'8-bit bitsandbytes' if mode == 'int8' else '4-bit GPTQ'} {hf_path} "
+                      f"{_dir_mib(hf_path):.2f} MiB")
     value = ppl(q.model)
     rise = 100 * (value / base - 1)
-    figures.append(f"{mode} {value:.4f} ({rise:+.2f}%)")
-    summary[f"{mode} perplexity rise vs bfloat16 (%)"] = rise
+    figures.append(f"{name} {value:.4f} ({rise:+.2f}%)")
+    summary[f"{name} perplexity rise vs bfloat16 (%)"] = rise
     mib = param_bytes(q.model) / 2**20
     answer = Generator(q.model, tok.eos_id, tok.pad_id).generate(
         [ids], SamplingConfig(greedy=True, max_new_tokens=48))[0].tokens
-    print(f"{mode}: {path} ({mib:.2f} MiB of weights vs {param_bytes(float_chat.model) / 2**20:.2f} "
-          f"float32), perplexity {value:.4f} ({rise:+.2f}%)\n  Human: {QUESTIONS[0]}\n"
-          f"  XuanYuan ({mode}): {tok.decode(answer)}")
+    print(f"{name}: {path} ({mib:.2f} MiB of weights vs {param_bytes(float_chat.model) / 2**20:.2f} "
+          f"float32), perplexity {value:.4f} ({rise:+.2f}%), {time.time() - t:.1f}s\n"
+          f"  Human: {QUESTIONS[0]}\n  XuanYuan ({name}): {tok.decode(answer)}")
+  print("Hugging Face releases (safetensors): " + "; ".join(releases))
   summary["held-out perplexity of the chat model"] = ", ".join(figures)
+  summary["releases"] = "; ".join(releases)
 
 
 def continued_pretraining(out, sharding, summary):
@@ -341,7 +372,8 @@ def main(argv):
   print("\n== summary")
   rows = [("output", out), ("tokenizer", os.path.join(out, "tokenizer.model")),
           ("hf chat model (PPO actor)", hf_dir), ("hf reward model", os.path.join(out, "hf_reward")),
-          ("quantised chat models", f"{out}/chat_int8, {out}/chat_int4"),
+          ("quantised chat models", f"{out}/chat_int8, {out}/chat_int4, {out}/chat_gptq_int4"),
+          ("chat releases (HF)", f"{out}/chat_bf16, {out}/chat_bnb8, {out}/chat_gptq4"),
           ("self-qa sft data", os.path.join(out, "self_qa.jsonl")),
           ("plots", ", ".join(f"{out}/{n}.png" for n in ("pretrain", "sft", "reward", "ppo", "dpo", "win_rates",
                                                           "win_rates_dpo", "benchmarks", "cpt_stage2")))]

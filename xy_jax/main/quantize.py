@@ -24,7 +24,7 @@ import os
 from absl import flags
 
 from xy_jax import cli
-from xy_jax.data.sft import read_conversations
+from xy_jax.data.calibration_text import DEFAULT_CALIBRATION, calibration_docs
 from xy_jax.data.sources import SkipReport, read_documents
 from xy_jax.convert.hf_quant import FORMATS, check_format, export_quantized
 from xy_jax.data.tokenizer import load_tokenizer
@@ -35,9 +35,6 @@ from xy_jax.errors import ConfigError
 from xy_jax.quant.calibrate import calibration_rows, gptq_quantize_model
 from xy_jax.quant.quantize_model import param_bytes, quantize_model
 from xy_jax.weights.write import save_quantized
-
-# Text like what the model will read: pretraining text and the questions of the SFT set.
-DEFAULT_CALIBRATION = ("data/pretrain/general.txt", "data/sft/finance_qa.jsonl:sft")
 
 cli.define_model_source_flags()
 cli.define_mesh_flag()
@@ -70,25 +67,6 @@ def weight_mode() -> str:
   return FLAGS.mode or f"int{FLAGS.bits}"
 
 
-def calibration_docs(specs) -> list[str]:
-  """The documents of every --calibration PATH or PATH:FIELD (bad records skipped and reported)."""
-  docs, report = [], SkipReport()
-  for spec in specs:
-    path, field = spec, "text"
-    head, _, tail = spec.rpartition(":")
-    if head and tail.isidentifier():
-      path, field = head, tail
-    if not os.path.isfile(path):
-      raise ConfigError(f"--calibration={spec}: no such file")
-    if field == "sft":
-      docs += [m.content for turns in read_conversations(path, report) for m in turns if m.role == "user"]
-    else:
-      docs += read_documents(path, report, field)
-  if report.total:
-    cli.log(f"--calibration: {report.summary()}")
-  return docs
-
-
 def perplexity(model, tok, docs) -> float:
   nll, n = PerplexityEvaluator(model, tok.pad_id).evaluate(docs)
   return math.exp(nll / n)
@@ -108,7 +86,7 @@ def main(argv):
                       param_dtype="float32")
   tok = load_tokenizer(loaded.tokenizer_file)
   if FLAGS.method == "gptq":
-    docs = tok.encode_batch(calibration_docs(FLAGS.calibration), bos=True)
+    docs = tok.encode_batch(calibration_docs(FLAGS.calibration, cli.log), bos=True)
     rows = calibration_rows(docs, FLAGS.calibration_rows, FLAGS.calibration_length)
     cli.log(f"gptq: {rows.shape[0]} calibration windows of {rows.shape[1]} tokens")
     q = gptq_quantize_model(loaded.model, loaded.cfg, rows, mode, sharding, FLAGS.group_size,

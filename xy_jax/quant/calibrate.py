@@ -62,8 +62,42 @@ def column_sharding(sharding: LogicalSharding, m: int):
   return jax.NamedSharding(mesh, spec), jax.NamedSharding(mesh, jax.P())
 
 
+def chunk_rows(sharding: LogicalSharding, n: int, batch_rows: int) -> int:
+  """Rows per forward chunk: a multiple of the mesh's batch shards (`act_batch`) that divides n."""
+  shards = 1
+  if sharding.mesh is not None:
+    for axes in sharding.spec(("act_batch",)):
+      for axis in (axes,) if isinstance(axes, str) else axes or ():
+        shards *= sharding.mesh.shape[axis]
+  if n % shards:
+    raise ConfigError(f"--calibration_rows={n}: the mesh splits rows {shards} ways; use a multiple of {shards}")
+  rows = max(shards, batch_rows // shards * shards)
+  while n % rows:
+    rows -= shards
+  return rows
+
+
 def _module(layer: nnx.Module, path: str) -> nnx.Module:
   return functools.reduce(getattr, path.split("."), layer)
+
+
+def layer_forward(layer_graphdef, cfg: ModelConfig):
+  """jit(state, x [rows, T, D], tap) -> (the layer's output, X^T X of projection `tap`'s input, or
+  None without a tap): one decoder layer on unpadded rows, as calibration runs it."""
+
+  @functools.partial(jax.jit, static_argnames=("tap",))
+  def forward(state, x, tap=None):
+    positions = jax.lax.broadcasted_iota(jnp.int32, x.shape[:2], 1)
+    segments = jnp.ones(x.shape[:2], jnp.int32)
+    cos, sin = rope.rope_cos_sin(cfg, positions)
+    layer = nnx.merge(layer_graphdef, state)
+    if tap is None:
+      return layer(x, cos, sin, segments, segments, 0)[0], None
+    _module(layer, tap).record_input_gram = True
+    (y, _), grams = nnx.capture(layer, nnx.Intermediate)(x, cos, sin, segments, segments, 0)
+    return y, sum(jax.tree.leaves(grams))
+
+  return forward
 
 
 def gptq_quantize_model(model: nnx.Module, cfg: ModelConfig, tokens: np.ndarray, mode: str,
@@ -81,23 +115,12 @@ def gptq_quantize_model(model: nnx.Module, cfg: ModelConfig, tokens: np.ndarray,
   log = log or (lambda _: None)
   gs = qcfg.quant_group_size if mode == "int4" else 0
   n, length = tokens.shape
-  batch_rows = math.gcd(n, batch_rows)
+  batch_rows = chunk_rows(sharding, n, batch_rows)
   decoder = model.model
   dtype = jnp.dtype(cfg.dtype)
   layer_graphdef, stacked = nnx.split(decoder.layers)
-  positions = jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), (batch_rows, length))
-  segments = jnp.ones((batch_rows, length), jnp.int32)
-  cos, sin = rope.rope_cos_sin(cfg, positions)
   act = sharding.named(("act_batch", "act_length", "act_embed")) if sharding.mesh is not None else None
-
-  @functools.partial(jax.jit, static_argnames=("tap",))
-  def forward(state, x, tap=None):
-    layer = nnx.merge(layer_graphdef, state)
-    if tap is None:
-      return layer(x, cos, sin, segments, segments, 0)[0], None
-    _module(layer, tap).record_input_gram = True
-    (y, _), grams = nnx.capture(layer, nnx.Intermediate)(x, cos, sin, segments, segments, 0)
-    return y, sum(jax.tree.leaves(grams))
+  forward = layer_forward(layer_graphdef, cfg)
 
   table = decoder.embed_tokens.weight[...].astype(dtype)
   embed = jax.jit(lambda t: jnp.take(table, t, axis=0), out_shardings=act)
