@@ -63,6 +63,20 @@ def define_model_source_flags() -> None:
                     "read pytorch_model.bin with torch.load(weights_only=True) when no safetensors exist")
 
 
+def define_calibration_flags(prefix: str = "") -> None:
+  """GPTQ's calibration text and settings (tools/quantize.py --method gptq, tools/quant_quality.py);
+  `prefix` heads each help line."""
+  from xy_jax.data.calibration_text import DEFAULT_CALIBRATION
+  flags.DEFINE_multi_string("calibration", list(DEFAULT_CALIBRATION),
+                            prefix + "calibration text: PATH (.txt, .jsonl text), PATH:FIELD of a .jsonl, "
+                            "or PATH:sft (the user turns of an SFT file) (repeatable)")
+  flags.DEFINE_integer("calibration_rows", 128, prefix + "calibration windows")
+  flags.DEFINE_integer("calibration_length", 2048, prefix + "tokens per window")
+  flags.DEFINE_float("damp", 0.01, prefix + "dampening, a fraction of the mean Hessian diagonal")
+  flags.DEFINE_bool("act_order", False, prefix + "rows by decreasing Hessian diagonal (groups stay in "
+                    "order, so vLLM loads the export)")
+
+
 def define_mesh_flag(default: str = "1,1,-1") -> None:
   flags.DEFINE_string("mesh", default, "data,fsdp,tensor mesh sizes; one may be -1 (fill)")
 

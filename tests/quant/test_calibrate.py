@@ -19,18 +19,8 @@ from xy_jax.infer.perplexity import PerplexityEvaluator
 from xy_jax.models.factory import param_paths
 from xy_jax.quant.calibrate import calibration_rows, column_sharding, gptq_quantize_model
 from xy_jax.quant.quantize_model import quantize_model
-from xy_jax.sharding import LogicalSharding, make_mesh
+from xy_jax.sharding import LogicalSharding
 from xy_jax.weights.load import load_checkpoint
-
-
-@pytest.fixture(scope="module")
-def sharding():
-  return LogicalSharding(make_mesh({"data": 2, "fsdp": 2, "tensor": 2}))
-
-
-@pytest.fixture(scope="module")
-def float_lm(lm_checkpoint, sharding):
-  return load_checkpoint(lm_checkpoint, sharding, dtype="bfloat16", param_dtype="float32")
 
 
 @pytest.fixture(scope="module")

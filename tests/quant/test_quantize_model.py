@@ -17,21 +17,10 @@ from xy_jax.infer.perplexity import PerplexityEvaluator
 from xy_jax.models.factory import param_paths
 from xy_jax.weights.load import load_checkpoint
 from xy_jax.quant.quantize_model import param_bytes, quantize_model
-from xy_jax.sharding import LogicalSharding, make_mesh
 
 # Stated bounds on the 40-step tiny LM (measured: see docs/performance.md for the demo model).
 LOGIT_RMS_BOUND = {"int8": 0.02, "int4": 0.12}  # rms(q - bf16) / rms(bf16)
 PPL_RISE_BOUND = {"int8": 0.01, "int4": 0.05}
-
-
-@pytest.fixture(scope="module")
-def sharding():
-  return LogicalSharding(make_mesh({"data": 2, "fsdp": 2, "tensor": 2}))
-
-
-@pytest.fixture(scope="module")
-def float_lm(lm_checkpoint, sharding):
-  return load_checkpoint(lm_checkpoint, sharding, dtype="bfloat16", param_dtype="float32")
 
 
 def _rel_rms(a, b):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import jax
@@ -30,6 +31,11 @@ class PerplexityEvaluator:
     nll = -jnp.take_along_axis(logp, tokens[:, 1:, None], axis=-1)[..., 0]
     mask = jnp.arange(1, tokens.shape[1])[None] < lengths[:, None]
     return jnp.sum(jnp.where(mask, nll, 0.0)), jnp.sum(mask)
+
+  def perplexity(self, docs: Sequence[Sequence[int]], batch_size: int = 8) -> float:
+    """exp of the mean NLL per predicted token over `docs`."""
+    nll, n = self.evaluate(docs, batch_size)
+    return math.exp(nll / n)
 
   def evaluate(self, docs: Sequence[Sequence[int]], batch_size: int = 8) -> tuple[float, int]:
     """Total NLL (nats) and predicted-token count over `docs` (each already [BOS] + ids)."""

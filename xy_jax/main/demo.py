@@ -21,7 +21,6 @@ summary (also written to summary.json).
 
 import itertools
 import json
-import math
 import os
 import shutil
 import time
@@ -274,8 +273,7 @@ def main(argv):
   untrained = init_model(CausalLM, validate(pre_cfg), sharding, seed=pre_cfg.seed)
 
   def ppl(model):
-    nll, n = PerplexityEvaluator(model, tok.pad_id).evaluate(held_out)
-    return math.exp(nll / n)
+    return PerplexityEvaluator(model, tok.pad_id).perplexity(held_out)
 
   pretrained = load_checkpoint(os.path.join(pre_dir, "checkpoints"), sharding, dtype="float32")
   summary["perplexity on held-out text: untrained"] = ppl(untrained)

@@ -29,13 +29,13 @@ from absl import flags
 from flax import nnx
 
 from xy_jax import cli
-# Its calibration defaults are reused as they are; importing it defines its flags (below).
-from xy_jax.main.quantize import calibration_docs, perplexity
+from xy_jax.data.calibration_text import calibration_docs
 from xy_jax.data.sources import SkipReport, read_documents
 from xy_jax.data.tokenizer import load_tokenizer
 from xy_jax.errors import ConfigError
 from xy_jax.eval.run import MODES, EvalSpec, Evaluator, check_fits, read_split
 from xy_jax.eval.tasks import BENCHMARKS
+from xy_jax.infer.perplexity import PerplexityEvaluator
 from xy_jax.io_utils import atomic_output_file, source_commit
 from xy_jax.models import int_weights
 from xy_jax.models.factory import param_paths
@@ -43,14 +43,12 @@ from xy_jax.quant.calibrate import calibration_rows, gptq_quantize_model
 from xy_jax.quant.quantize_model import quantize_model, quantized_config
 from xy_jax.weights.load import load_model
 
-# tools/quantize.py's flags arrive with its import; the model source, --mesh, --group_size,
-# --calibration*, --damp, --act_order and --max_docs mean the same here. These do not apply.
-for _name in ("bits", "mode", "method", "out", "overwrite", "hf_out", "format", "eval_text"):
-  delattr(flags.FLAGS, _name)
-for _name in ("hf", "checkpoint", "allow_torch_bin", "mesh", "group_size", "calibration",
-              "calibration_rows", "calibration_length", "damp", "act_order", "max_docs"):
-  flags.declare_key_flag(_name)  # listed by --help
-
+# As tools/quantize.py defines them: the model source, --mesh, --group_size, GPTQ's calibration.
+cli.define_model_source_flags()
+cli.define_mesh_flag()
+flags.DEFINE_integer("group_size", 128, "int4 group size along the contracted dim (0: per channel)")
+cli.define_calibration_flags("int4 GPTQ: ")
+flags.DEFINE_integer("max_docs", 400, "documents of --eval_text to score")
 flags.DEFINE_string("eval_text", "data/eval/heldout.txt", ".txt/.jsonl of held-out text for perplexity")
 flags.DEFINE_list("tasks", ["ceval", "financeiq"], f"benchmarks to score ({', '.join(BENCHMARKS)})")
 flags.DEFINE_string("bench_dir", "data/eval/bench", "folder holding one folder per benchmark")
@@ -112,7 +110,7 @@ def score(model, tok, docs, splits, sharding, max_len) -> tuple[float, dict, dic
   results = {spec.task: evaluator.evaluate(params, spec) for spec in splits}
   accuracy = {t: r.summary()["accuracy"] for t, r in results.items()}
   preds = {t: [rec["pred"] for rec in r.records] for t, r in results.items()}
-  return perplexity(model, tok, docs), accuracy, preds
+  return PerplexityEvaluator(model, tok.pad_id).perplexity(docs), accuracy, preds
 
 
 def table(rows: list[dict], splits: dict) -> str:
@@ -152,7 +150,7 @@ def main(argv):
   if length < FLAGS.calibration_length:
     cli.log(f"--calibration_length={FLAGS.calibration_length}: past the model's {max_len} positions; "
             f"windows of {length}")
-  calib = calibration_rows(tok.encode_batch(calibration_docs(FLAGS.calibration), bos=True),
+  calib = calibration_rows(tok.encode_batch(calibration_docs(FLAGS.calibration, cli.log), bos=True),
                            FLAGS.calibration_rows, length)
   cli.log(f"gptq: {calib.shape[0]} calibration windows of {calib.shape[1]} tokens")
 

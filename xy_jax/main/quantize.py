@@ -18,13 +18,12 @@ loads as it is: GPTQ v1 4-bit for int4 (`--format gptq`), bitsandbytes LLM.int8 
 is the older spelling of --bits.)
 """
 
-import math
 import os
 
 from absl import flags
 
 from xy_jax import cli
-from xy_jax.data.calibration_text import DEFAULT_CALIBRATION, calibration_docs
+from xy_jax.data.calibration_text import calibration_docs
 from xy_jax.data.sources import SkipReport, read_documents
 from xy_jax.convert.hf_quant import FORMATS, check_format, export_quantized
 from xy_jax.data.tokenizer import load_tokenizer
@@ -42,14 +41,7 @@ flags.DEFINE_enum("bits", None, ["4", "8"], "integer width of the weights")
 flags.DEFINE_enum("mode", None, ["int8", "int4"], "the same as --bits 8|4")
 flags.DEFINE_enum("method", "rtn", ["rtn", "gptq"], "round to nearest, or GPTQ calibration")
 flags.DEFINE_integer("group_size", 128, "int4 group size along the contracted dim (0: per channel)")
-flags.DEFINE_multi_string("calibration", list(DEFAULT_CALIBRATION),
-                          "--method gptq: calibration text: PATH (.txt, .jsonl text), PATH:FIELD of a .jsonl, "
-                          "or PATH:sft (the user turns of an SFT file) (repeatable)")
-flags.DEFINE_integer("calibration_rows", 128, "--method gptq: calibration windows")
-flags.DEFINE_integer("calibration_length", 2048, "--method gptq: tokens per window")
-flags.DEFINE_float("damp", 0.01, "--method gptq: dampening, a fraction of the mean Hessian diagonal")
-flags.DEFINE_bool("act_order", False, "--method gptq: rows by decreasing Hessian diagonal (groups stay "
-                  "in order, so vLLM loads the export)")
+cli.define_calibration_flags("--method gptq: ")
 flags.DEFINE_string("out", None, "checkpoint directory to create", required=True)
 flags.DEFINE_bool("overwrite", False, "replace --out (and --hf_out) if it exists")
 flags.DEFINE_string("hf_out", None, "also write a Hugging Face directory in --format")
@@ -66,10 +58,6 @@ def weight_mode() -> str:
     raise ConfigError("pass --bits 4 or --bits 8")
   return FLAGS.mode or f"int{FLAGS.bits}"
 
-
-def perplexity(model, tok, docs) -> float:
-  nll, n = PerplexityEvaluator(model, tok.pad_id).evaluate(docs)
-  return math.exp(nll / n)
 
 
 def main(argv):
@@ -106,7 +94,7 @@ def main(argv):
   if FLAGS.eval_text:
     docs = tok.encode_batch(list(read_documents(FLAGS.eval_text, SkipReport()))[:FLAGS.max_docs],
                             bos=True)
-    base, quant = perplexity(loaded.model, tok, docs), perplexity(q.model, tok, docs)
+    base, quant = (PerplexityEvaluator(m, tok.pad_id).perplexity(docs) for m in (loaded.model, q.model))
     print(f"perplexity bfloat16: {base:.4f}")
     print(f"perplexity {mode}: {quant:.4f}")
     print(f"perplexity rise: {100 * (quant / base - 1):.2f}%")
