@@ -85,3 +85,10 @@ def test_sharded_over_output_columns_gives_the_same_codes():
   single = gptq(jnp.asarray(w), h, mode="int4", group_size=32)
   assert sharded.codes.sharding.spec == jax.P(None, "model")
   np.testing.assert_array_equal(np.asarray(sharded.codes, np.int32), np.asarray(single.codes, np.int32))
+
+
+def test_a_hessian_that_is_not_positive_definite_shows_in_the_loss():
+  # Per-channel scales come from the original weight and stay finite: only the loss tells.
+  w = jnp.asarray(np.random.default_rng(3).normal(size=(64, 32)), jnp.float32)
+  out = gptq(w, -jnp.eye(64), mode="int8", group_size=0)
+  assert bool(jnp.all(jnp.isfinite(out.scale))) and not bool(jnp.isfinite(out.loss))

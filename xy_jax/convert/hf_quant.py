@@ -7,15 +7,14 @@
   bnb:  our int8 as bitsandbytes LLM.int8: `weight` int8 [out, in] and `SCB` fp32 [out] (the row
         absmax: our per-output-channel scale x 127).
 
-Embeddings, norms and lm_head stay 16-bit (float16), as in published GPTQ releases; an lm_head
-quantised by an older xy_jax is written dequantised.
+Embeddings, norms and lm_head stay 16-bit (float16), as in published GPTQ releases (our quantiser
+leaves lm_head float too).
 """
 
 from __future__ import annotations
 
 import math
 
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -23,7 +22,6 @@ from xy_jax.convert import hf_config, hf_weights
 from xy_jax.convert.hf import Log, host_tensors, write_hf_dir
 from xy_jax.data.tokenizer import ChatTemplate
 from xy_jax.errors import ConversionError
-from xy_jax.models import int_weights
 from xy_jax.models.factory import param_paths
 from xy_jax.models.model_config import ModelConfig
 
@@ -104,10 +102,6 @@ def export_quantized(model: nnx.Module, cfg: ModelConfig, out: str, fmt: str | N
       layers = zip(host_tensors(rule, flat[rule.ours]), host_tensors(rule, scales[rule.ours]))
       for (name, q), (_, s) in layers:
         k = math.prod(q.shape[:rule.in_dims])
-        if not rule.stacked:  # an lm_head quantised by an older xy_jax
-          w = int_weights.dequantize(jnp.asarray(q), jnp.asarray(s), rule.in_dims)
-          yield name, rule.to_hf(np.asarray(w)).astype(f16)
-          continue
         prefix = name[:-len(".weight")]
         for suffix, t in pack(q.reshape(k, -1), s.reshape(s.shape[0], -1)).items():
           yield f"{prefix}.{suffix}", t

@@ -166,7 +166,7 @@ def _quantize_group(group, weights, hessian, state, per_layer, n_in, mode, gs, d
     joined, hessian = jax.device_put(joined, w_sh), jax.device_put(hessian, h_sh)
   out = gptq(joined, hessian, mode=mode, group_size=gs, damp=damp, block_size=block_size,
              act_order=act_order)
-  if not bool(jnp.all(jnp.isfinite(out.scale))):
+  if not bool(jnp.isfinite(out.loss)):
     raise ConfigError(f"--damp={damp}: layer {index} {'/'.join(group)}: the dampened Hessian is not "
                       "positive definite; raise --damp or use more calibration text")
   start = 0

@@ -77,7 +77,8 @@ def gptq(w: jax.Array, h: jax.Array, *, mode: str, group_size: int, damp: float 
 
   `group_size` rows share a scale per output column (int4; 0 or >= k: per channel, as int8
   always is). `act_order` takes rows by decreasing H diagonal. A Hessian that is not positive
-  definite even after dampening gives NaN codes' scales; `calibrate` checks for them.
+  definite even after dampening gives a NaN loss (the scales stay finite where they come from the
+  original weight); `calibrate` checks it.
   """
   with jax.default_matmul_precision("float32"):  # TPU would otherwise multiply f32 in bf16 passes
     return _gptq(w, h, mode, group_size, damp, block_size, act_order)
