@@ -170,3 +170,38 @@ def test_dpo_plan_times_reference_and_step_together():
   assert reference[-3:] == ["-", "-", "-"]  # memory only: its time is in the step's row
   assert float(step[-3]) > 0 and float(step[-2]) > 0 and float(step[-1].replace(",", "")) > 0
   assert lines[-1].startswith("estimated MFU: ") and lines[-1].endswith("%") and "n/a" not in lines[-1]
+
+
+@pytest.mark.heavy
+def test_calibration_plan_tiny_config():
+  proc = _plan(f"--config={ROOT}/configs/pretrain_tiny.py", "--topology=v5p:2x2x1", "--calibrate=int4",
+               "--group_size=32", "--calibration_rows=16", "--calibration_length=128")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  lines = proc.stdout.strip().splitlines()
+  assert lines[0].startswith("GPTQ calibration plan: ") and "16 rows x 128 tokens, 2 layers" in lines[0]
+  programs = [line for line in lines if line.startswith("layer forward") or "(estimated)" in line]
+  assert len(programs) == 9  # the output pass, 4 taps, 4 GPTQ groups
+  assert "gptq down_proj [352 x 128] (estimated)" in proc.stdout
+  parts = {line.split(":")[0]: float(line.split()[-2].replace(",", "")) for line in lines
+           if line.startswith(("forward:", "gptq cholesky:", "gptq updates:", "gptq row loop:"))}
+  assert len(parts) == 4
+  assert lines[-3] == "fits: yes" and lines[-1].startswith("estimated calibration minutes: ")
+
+
+def test_counted_gptq_memory_bounds_the_compiled_program():
+  """The planner counts GPTQ's memory instead of compiling it for big shapes: the count must not
+  be below what the TPU compiler reports for a shape it compiles quickly."""
+  import jax
+  import jax.numpy as jnp
+  from xy_jax.plan.calibration import _gptq_memory
+  from xy_jax.plan.train import topology
+  from xy_jax.quant.gptq import gptq
+  devices, _ = topology("v5p:2x2x1")
+  mesh = jax.sharding.Mesh(devices, ("x",))
+  k, m = 512, 512
+  w = jax.ShapeDtypeStruct((k, m), jnp.float32, sharding=jax.NamedSharding(mesh, jax.P(None, "x")))
+  h = jax.ShapeDtypeStruct((k, k), jnp.float32, sharding=jax.NamedSharding(mesh, jax.P()))
+  mem = gptq.lower(w, h, mode="int4", group_size=32).compile().memory_analysis()
+  counted = _gptq_memory("x", k, m // 4, 32)
+  assert counted.args == mem.argument_size_in_bytes
+  assert counted.outputs >= mem.output_size_in_bytes and counted.temps >= mem.temp_size_in_bytes

@@ -34,7 +34,7 @@ from xy_jax.sharding import LogicalSharding, make_mesh, rules_with_overrides
 ROW_STEP_S = 5e-6  # one fori_loop iteration on a TPU: a conservative floor
 F32_PASSES = 6
 # k x k float32 temporaries of the GPTQ program; the TPU compiler's own figure for v5p, k=512,
-# 1024, 2048 was 4.1, 3.0 and 7.6 of them (tests/test_plan.py checks the bound on a small shape).
+# 1024, 2048 was 4.1, 3.0 and 7.6 of them (tests/test_plan.py checks the count at k=512).
 K_SQUARES = 8
 
 
