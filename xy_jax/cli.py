@@ -8,6 +8,7 @@ import os
 import re
 import sys
 import traceback
+import warnings
 from typing import Callable
 
 import jax
@@ -196,6 +197,9 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 
 def _fail(msg: str, code: int = 2) -> None:
+  # The error line is the last one a person reads: coroutines a failed async save or restore left
+  # pending are collected at exit, and each would warn ("was never awaited") after it.
+  warnings.filterwarnings("ignore", message=r"coroutine .* was never awaited", category=RuntimeWarning)
   print(f"error: {msg}", file=sys.stderr, flush=True)
   sys.exit(code)
 
