@@ -86,3 +86,12 @@ def test_gzipped_jsonl_reads_like_jsonl_and_a_truncated_one_is_reported(tmp_path
   report = SkipReport()
   got = list(located_documents(str(cut), report))
   assert len(got) < 50 and report.total == 1 and "read error" in report.examples[0]
+
+
+def test_a_cleaning_output_folder_gives_its_shards_only(tmp_path):
+  out = tmp_path / "clean"
+  (out / ".work" / "minhash").mkdir(parents=True)
+  for name in ("00000.jsonl.gz", "00001.jsonl.gz", "report.json", "raw_inputs.json", ".work/minhash/00000.jsonl.gz"):
+    (out / name).write_text("x\n")
+  files = expand_paths([str(out)], "data.sources.s.paths")
+  assert [os.path.relpath(f, out) for f in files] == ["00000.jsonl.gz", "00001.jsonl.gz"]

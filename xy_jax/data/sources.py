@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 
+from xy_jax.data.provenance import CLEANING_RECORD
 from xy_jax.errors import ConfigError
 
 TEXT_SUFFIXES = (".txt", ".jsonl", ".json", ".txt.gz", ".jsonl.gz")  # .gz: e.g. tools/clean_data.py's shards
@@ -50,14 +51,18 @@ class SkipReport:
 
 def expand_paths(patterns: Sequence[str] | str, field: str) -> list[str]:
   """Files named by paths, globs and directories (recursively: .txt, .jsonl, .json, and gzipped
-  .txt.gz / .jsonl.gz)."""
+  .txt.gz / .jsonl.gz; hidden folders are skipped, and a tools/clean_data.py output folder gives
+  its shards only, not its report, record or work files)."""
   if isinstance(patterns, str):
     patterns = [patterns]
   files: list[str] = []
   for pattern in patterns:
     if os.path.isdir(pattern):
-      for root, _, names in os.walk(pattern):
-        files += [os.path.join(root, n) for n in sorted(names) if n.endswith(TEXT_SUFFIXES)]
+      for root, dirs, names in os.walk(pattern):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        cleaned = CLEANING_RECORD in names
+        files += [os.path.join(root, n) for n in sorted(names)
+                  if n.endswith(".jsonl.gz" if cleaned else TEXT_SUFFIXES)]
     elif any(ch in pattern for ch in "*?["):
       matches = sorted(glob.glob(pattern, recursive=True))
       if not matches:

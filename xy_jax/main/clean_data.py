@@ -3,8 +3,10 @@
   python tools/clean_data.py --input 'data/raw/*.jsonl.gz' --input books/ --out data/clean
   python tools/clean_data.py --config configs/clean.py --executor ray --ray_address auto
 
-Writes DIR/*.jsonl.gz (every input field kept, the text cleaned) and DIR/report.json. Re-running
-a finished run does nothing (datatrove's completion markers under DIR/.work/logs).
+Writes DIR/*.jsonl.gz (every input field kept, the text cleaned), DIR/report.json and
+DIR/raw_inputs.json (the raw files read, for prepare_data's staleness check). Re-running a finished
+run does nothing (datatrove's completion markers under DIR/.work/logs) and a killed one resumes;
+when a raw file was edited, added or removed, or the settings changed, the run starts over.
 """
 
 import json
@@ -16,7 +18,7 @@ from xy_jax import cli
 from xy_jax.data.clean.pipeline import CleanSettings
 from xy_jax.data.clean.quality import thresholds_from_config
 from xy_jax.data.clean.ray_setup import init_ray
-from xy_jax.data.clean.run import clean
+from xy_jax.data.clean.recorded import clean_with_record
 from xy_jax.errors import ConfigError
 
 config_flags.DEFINE_config_file("config", None, "config with a `clean` section (inputs, out, executor, "
@@ -48,7 +50,7 @@ def main(argv):
   executor = FLAGS.executor or c.get("executor", "local")
   if executor == "ray":
     init_ray(FLAGS.ray_address or c.get("ray_address"), settings.workers)
-  report = clean(inputs, out, settings, executor)
+  report = clean_with_record(inputs, out, settings, executor, log=cli.log)
   for line in report["bad_input"]["empty sources"]:
     cli.log(f"--input {line}: skipped")
   for key, step in report["steps"].items():

@@ -1,5 +1,6 @@
 """tools/clean_data.py as a person runs it: a --config with a `clean` section, a bad threshold in
-it (one line, exit 2). --executor ray on the command line: test_ray.py."""
+it (one line, exit 2), a re-run after the raw text changed. --executor ray on the command line:
+test_ray.py."""
 
 import gzip
 import json
@@ -63,3 +64,18 @@ def test_config_with_a_bad_threshold_is_one_line(tmp_path):
   assert done.returncode == 2
   assert "clean.thresholds.zh.min_lenght: no such threshold" in done.stderr.strip().splitlines()[-1]
   assert not (tmp_path / "out").exists()
+
+
+def test_edited_raw_text_is_cleaned_again_and_an_unchanged_rerun_does_nothing(tmp_path):
+  inputs, out = _inputs(tmp_path), str(tmp_path / "out")
+  first = run_cli("--input", inputs, "--out", out, "--workers", "1")
+  assert first.returncode == 0, first.stderr[-2000:]
+  assert json.load(open(os.path.join(out, "raw_inputs.json")))  # what prepare_data checks the shards against
+  again = run_cli("--input", inputs, "--out", out, "--workers", "1")
+  assert again.returncode == 0 and "cleaning again" not in again.stderr
+  with open(inputs, "a") as f:
+    f.write(json.dumps({"id": 99, "text": corpus.en_doc(random.Random(99))}) + "\n")
+  edited = run_cli("--input", inputs, "--out", out, "--workers", "1")
+  assert edited.returncode == 0, edited.stderr[-2000:]
+  assert f"{inputs} changed since it was cleaned" in edited.stderr and "cleaning again" in edited.stderr
+  assert 99 in {r["id"] for r in _records(out)}
