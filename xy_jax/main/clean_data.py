@@ -15,8 +15,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from xy_jax import cli
-from xy_jax.data.clean.pipeline import CleanSettings
-from xy_jax.data.clean.quality import thresholds_from_config
+from xy_jax.data.clean.config import settings_from_config
 from xy_jax.data.clean.ray_setup import init_ray
 from xy_jax.data.clean.recorded import clean_with_record
 from xy_jax.errors import ConfigError
@@ -39,10 +38,7 @@ def main(argv):
   out = FLAGS.out or c.get("out")
   if not inputs or not out:
     raise ConfigError("pass --input PATH_OR_GLOB and --out DIR (or a --config with clean.inputs, clean.out)")
-  settings = CleanSettings(**{k: c[k] for k in ("n_grams", "bands", "rows", "num_perm", "zh_share", "workers",
-                                                 "tasks", "text_key", "t2s", "gzip_level") if k in c})
-  if "thresholds" in c:
-    settings.thresholds = thresholds_from_config(c["thresholds"])
+  settings = settings_from_config(c)
   if FLAGS.workers:
     settings.workers = FLAGS.workers
   if FLAGS.t2s is not None:

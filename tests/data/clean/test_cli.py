@@ -79,3 +79,14 @@ def test_edited_raw_text_is_cleaned_again_and_an_unchanged_rerun_does_nothing(tm
   assert edited.returncode == 0, edited.stderr[-2000:]
   assert f"{inputs} changed since it was cleaned" in edited.stderr and "cleaning again" in edited.stderr
   assert 99 in {r["id"] for r in _records(out)}
+
+
+def test_the_shipped_clean_config_is_valid():
+  from xy_jax.cli import load_config_file
+  from xy_jax.data.clean.config import settings_from_config
+  from xy_jax.data.clean.pipeline import CleanSettings
+  c = load_config_file(os.path.join(ROOT, "configs", "clean_corpus.py")).clean
+  settings = settings_from_config(c)
+  settings.check()
+  assert settings == CleanSettings()  # the file writes out the defaults
+  assert all(os.path.exists(os.path.join(ROOT, p)) for p in c.inputs)
