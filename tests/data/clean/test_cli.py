@@ -55,6 +55,8 @@ def test_config_file_runs_with_its_clean_section(tmp_path):
   report = json.load(open(os.path.join(out, "report.json")))
   assert report["steps"]["exact_dedup"]["dropped"] == {"exact duplicate": 3}
   assert report["exact_duplicate_cluster_sizes"]["2"] == 3
+  with open(os.path.join(out, "report.png"), "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 def test_config_with_a_bad_threshold_is_one_line(tmp_path):

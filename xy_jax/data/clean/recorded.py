@@ -3,7 +3,7 @@ and starts over when they change.
 
 datatrove's completion markers make a re-run of a finished run do nothing, whatever the inputs now
 hold; with the record, a re-run after raw text was edited, added or removed (or the settings
-changed) clears what the run wrote (DIR/.work, its shards, report.json) and cleans again, and
+changed) clears what the run wrote (DIR/.work, its shards, report.json and .png) and cleans again, and
 prepare_data refuses the old shards naming the raw file until then. Unchanged inputs keep the
 markers: a finished run is not redone and a killed one resumes.
 """
@@ -27,7 +27,7 @@ _SHARD = re.compile(r"\d{5}\.jsonl\.gz")
 def _clear_run(out: str) -> None:
   shutil.rmtree(os.path.join(out, ".work"), ignore_errors=True)
   for name in os.listdir(out):
-    if _SHARD.fullmatch(name) or name == "report.json":
+    if _SHARD.fullmatch(name) or name in ("report.json", "report.png"):
       os.remove(os.path.join(out, name))
 
 

@@ -8,6 +8,7 @@ import os
 
 from xy_jax.data.clean.io import SOURCE_SUFFIXES
 from xy_jax.data.clean.pipeline import STEP_ORDER, CleanSettings, build_stages, run_stages
+from xy_jax.data.clean.report_plot import plot_report
 from xy_jax.data.clean.report import merge_report
 from xy_jax.errors import ConfigError
 
@@ -86,4 +87,5 @@ def clean(patterns: list[str], out: str, settings: CleanSettings, executor: str 
   with open(tmp, "w") as f:
     json.dump(report, f, ensure_ascii=False, indent=1)
   os.replace(tmp, os.path.join(out, "report.json"))
+  plot_report(report, os.path.join(out, "report.png"))
   return report
