@@ -1,9 +1,11 @@
 """Logits of a quantised HF directory through transformers' own loaders (run in release_env's venv).
 
-  python hf_release_logits.py DIR TOKENS.npy OUT.npy
+  python hf_release_logits.py DIR TOKENS.npy OUT.npy [DIR OUT.npy ...]
 
-GPTQ goes through gptqmodel's torch kernel, bitsandbytes through its CPU backend. Writes float32
-logits [batch, time, vocab] and prints the quantised module classes it saw (one line).
+GPTQ (4- or 8-bit) goes through gptqmodel's torch kernel, bitsandbytes through its CPU backend.
+Writes float32 logits [batch, time, vocab] and prints the quantised module classes it saw (one line
+per DIR). Further DIR OUT.npy pairs are loaded in the same process (gptqmodel takes seconds to
+import).
 """
 
 import sys
@@ -13,12 +15,13 @@ import torch
 from transformers import AutoModelForCausalLM, GPTQConfig
 
 
-def main(model_dir, tokens_path, out_path):
+def logits(model_dir, tokens_path, out_path):
   config = __import__("json").load(open(f"{model_dir}/config.json"))
   method = config["quantization_config"]["quant_method"]
   kwargs = {"device_map": "cpu"}
   if method == "gptq":
-    kwargs["quantization_config"] = GPTQConfig(bits=4, backend="torch")
+    bits = config["quantization_config"]["bits"]
+    kwargs["quantization_config"] = GPTQConfig(bits=bits, backend="torch")
     kwargs["dtype"] = torch.float16
   model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs).eval()
   kinds = sorted({type(m).__name__ for n, m in model.named_modules() if n.endswith("up_proj")})
@@ -27,6 +30,12 @@ def main(model_dir, tokens_path, out_path):
     logits = model(torch.from_numpy(np.load(tokens_path)).long()).logits
   np.save(out_path, logits.float().numpy())
   print(f"up_proj: {','.join(kinds)}; lm_head: {head}; dtype: {model.dtype}")
+
+
+def main(model_dir, tokens_path, out_path, *more):
+  logits(model_dir, tokens_path, out_path)
+  for other_dir, other_out in zip(more[::2], more[1::2]):
+    logits(other_dir, tokens_path, other_out)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
 """Quantised models as Hugging Face release checkpoints that transformers loads as they are.
 
-  gptq: our int4 as GPTQ v1 (`quant_method: gptq`, symmetric, desc_act off): per projection
-        `qweight` int32 [in/8, out] (input row 8i+j in nibble j, low bits first), `qzeros` int32
-        [groups, out/8] holding zero-1 = 7 in every nibble, `scales` fp16 [groups, out] and
-        `g_idx` int32 = row // group_size. Our codes q in [-7, 7] are stored as q + 8.
-  bnb:  our int8 as bitsandbytes LLM.int8: `weight` int8 [out, in] and `SCB` fp32 [out] (the row
-        absmax: our per-output-channel scale x 127).
+  gptq: our int4 or int8 as GPTQ v1 (`quant_method: gptq`, `bits` 4 or 8, symmetric, desc_act
+        off). With p = 32 / bits codes per int32, per projection: `qweight` int32 [in/p, out] (input
+        row p*i+j in field j, low bits first), `qzeros` int32 [groups, out/p] holding zero - 1 in
+        every field (4-bit: zero 8, 0x77777777; 8-bit: zero 128, 0x7F7F7F7F), `scales` fp16
+        [groups, out] and `g_idx` int32 = row // group_size. The loader dequantises
+        scale * (code - zero), so our codes q (int4 in [-8, 7], int8 in [-127, 127]) are stored as
+        q + zero with our scales. int8 is per output channel: one group, `group_size` -1 and g_idx
+        all zeros.
+  bnb:  our int8 as bitsandbytes LLM.int8 (int8's default): `weight` int8 [out, in] and `SCB` fp32
+        [out] (the row absmax: our per-output-channel scale x 127).
 
 Embeddings, norms and lm_head stay 16-bit (float16), as in published GPTQ releases (our quantiser
 leaves lm_head float too).
@@ -13,6 +17,7 @@ leaves lm_head float too).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -25,35 +30,42 @@ from xy_jax.errors import ConversionError
 from xy_jax.models.factory import param_paths
 from xy_jax.models.model_config import ModelConfig
 
-FORMATS = {"gptq": "int4", "bnb": "int8"}
+# The weight modes each --format takes, and the format a mode gets when none is asked for.
+FORMATS = {"gptq": ("int4", "int8"), "bnb": ("int8",)}
+DEFAULT_FORMAT = {"int4": "gptq", "int8": "bnb"}
+GPTQ_BITS = {"int4": 4, "int8": 8}
 DTYPE = "float16"
-# GPTQ v1 stores zero - 1; symmetric 4-bit has zero 8, so every nibble is 7.
-GPTQ_V1_ZEROS = np.uint32(0x77777777).view(np.int32)
+
+
+def gptq_v1_zeros(bits: int) -> np.int32:
+  """One qzeros word: GPTQ v1 stores zero - 1 with zero = 2^(bits-1) (symmetric) in every field."""
+  return np.uint32(sum((2 ** (bits - 1) - 1) << (bits * j) for j in range(32 // bits))).view(np.int32)
 
 
 def format_for(mode: str) -> str:
-  return {m: f for f, m in FORMATS.items()}[mode]
+  return DEFAULT_FORMAT[mode]
 
 
 def check_format(fmt: str, mode: str) -> None:
-  if FORMATS.get(fmt) != mode:
-    raise ConversionError(f"--format={fmt} needs a {FORMATS.get(fmt, '?')} model, this one is "
-                          f"{mode}: use --format={format_for(mode)}")
+  if mode not in FORMATS.get(fmt, ()):
+    raise ConversionError(f"--format={fmt} needs an {' or '.join(FORMATS.get(fmt, ('?',)))} model, "
+                          f"this one is {mode}: use --format={format_for(mode)}")
 
 
-def gptq_pack(q: np.ndarray, scale: np.ndarray) -> dict[str, np.ndarray]:
-  """int4 codes q [in, out] and scales [groups, out] -> GPTQ v1 tensors."""
+def gptq_pack(q: np.ndarray, scale: np.ndarray, bits: int = 4) -> dict[str, np.ndarray]:
+  """int4 / int8 codes q [in, out] and scales [groups, out] -> GPTQ v1 tensors of `bits`."""
   k, m = q.shape
-  if k % 8 or m % 8:
-    raise ConversionError(f"GPTQ packs 8 values per int32: a projection of {k} inputs and {m} "
-                          "outputs does not divide by 8")
+  p = 32 // bits
+  if k % p or m % p:
+    raise ConversionError(f"{bits}-bit GPTQ packs {p} values per int32: a projection of {k} inputs "
+                          f"and {m} outputs does not divide by {p}")
   g = scale.shape[0]
-  u = (q.astype(np.int32) + 8).astype(np.uint32).reshape(k // 8, 8, m)
-  packed = np.zeros((k // 8, m), np.uint32)
-  for j in range(8):
-    packed |= u[:, j, :] << np.uint32(4 * j)
+  u = (q.astype(np.int32) + 2 ** (bits - 1)).astype(np.uint32).reshape(k // p, p, m)
+  packed = np.zeros((k // p, m), np.uint32)
+  for j in range(p):
+    packed |= u[:, j, :] << np.uint32(bits * j)
   return {"qweight": packed.view(np.int32),
-          "qzeros": np.full((g, m // 8), GPTQ_V1_ZEROS, np.int32),
+          "qzeros": np.full((g, m // p), gptq_v1_zeros(bits), np.int32),
           "scales": np.ascontiguousarray(scale.astype(np.float16)),
           "g_idx": (np.arange(k) // (k // g)).astype(np.int32)}
 
@@ -69,7 +81,9 @@ def bnb_pack(q: np.ndarray, scale: np.ndarray) -> dict[str, np.ndarray]:
 
 def quantization_config(fmt: str, cfg: ModelConfig) -> dict:
   if fmt == "gptq":
-    return {"quant_method": "gptq", "bits": 4, "group_size": cfg.quant_group_size or -1,
+    # int8 is per output channel: GPTQ's -1, one group over all rows.
+    group = (cfg.quant_group_size or -1) if cfg.quant == "int4" else -1
+    return {"quant_method": "gptq", "bits": GPTQ_BITS[cfg.quant], "group_size": group,
             "desc_act": False, "sym": True, "checkpoint_format": "gptq", "lm_head": False}
   return {"quant_method": "bitsandbytes", "load_in_8bit": True, "load_in_4bit": False,
           "llm_int8_threshold": 6.0, "llm_int8_skip_modules": ["lm_head"]}
@@ -79,7 +93,8 @@ def export_quantized(model: nnx.Module, cfg: ModelConfig, out: str, fmt: str | N
                      kind: str = "causal_lm", tokenizer_file: str | None = None,
                      template: ChatTemplate = ChatTemplate(), max_shard_bytes: int = 2 << 30,
                      overwrite: bool = False, log: Log = print) -> None:
-  """A quantised model -> HF directory in `fmt` (default: gptq for int4, bnb for int8)."""
+  """A quantised model -> HF directory in `fmt`: gptq (int4 or int8) or bnb (int8); by default gptq
+  for int4, bnb for int8."""
   if cfg.quant == "none":
     raise ConversionError("this model is not quantised: export it with export_hf, or quantise it "
                           "first (tools/quantize.py)")
@@ -87,7 +102,7 @@ def export_quantized(model: nnx.Module, cfg: ModelConfig, out: str, fmt: str | N
     raise ConversionError(f"a {kind} model: quantised HF export writes LlamaForCausalLM only")
   fmt = fmt or format_for(cfg.quant)
   check_format(fmt, cfg.quant)
-  pack = gptq_pack if fmt == "gptq" else bnb_pack
+  pack = functools.partial(gptq_pack, bits=GPTQ_BITS[cfg.quant]) if fmt == "gptq" else bnb_pack
   flat = {k: v[...] for k, v in param_paths(nnx.state(model)).items()}
   scales = {n[:-len("_scale")]: flat.pop(n) for n in list(flat) if n.endswith(".weight_scale")}
   rules = hf_weights.tensor_rules({k: v.shape for k, v in flat.items()})

@@ -13,9 +13,10 @@ set), layer after layer, on the --mesh. The result loads anywhere
 a checkpoint does (tools/chat.py, tools/generate.py, tools/eval_ppl.py) and keeps the tokenizer.
 With --eval_text, prints the perplexity of the float model (in bfloat16) and of the quantised one
 on that text, and the rise. With --hf_out, also writes a Hugging Face directory that transformers
-loads as it is: GPTQ v1 4-bit for int4 (`--format gptq`), bitsandbytes LLM.int8 for int8
-(`--format bnb`), with the tokenizer, chat template and generation config. (`--mode int4|int8`
-is the older spelling of --bits.)
+loads as it is: GPTQ v1 (`--format gptq`: 4-bit for int4, 8-bit for int8) or bitsandbytes
+LLM.int8 (`--format bnb`, int8 only), by default gptq for int4 and bnb for int8, with the
+tokenizer, chat template and generation config. (`--mode int4|int8` is the older spelling of
+--bits.)
 """
 
 import os
@@ -25,7 +26,7 @@ from absl import flags
 from xy_jax import cli
 from xy_jax.data.calibration_text import calibration_docs
 from xy_jax.data.sources import SkipReport, read_documents
-from xy_jax.convert.hf_quant import FORMATS, check_format, export_quantized
+from xy_jax.convert.hf_quant import FORMATS, check_format, export_quantized, format_for
 from xy_jax.data.tokenizer import load_tokenizer
 from xy_jax.infer.perplexity import PerplexityEvaluator
 from xy_jax.io_utils import atomic_output_dir, check_output
@@ -45,7 +46,8 @@ cli.define_calibration_flags("--method gptq: ")
 flags.DEFINE_string("out", None, "checkpoint directory to create", required=True)
 flags.DEFINE_bool("overwrite", False, "replace --out (and --hf_out) if it exists")
 flags.DEFINE_string("hf_out", None, "also write a Hugging Face directory in --format")
-flags.DEFINE_enum("format", None, list(FORMATS), "--hf_out format (default: gptq for int4, bnb for int8)")
+flags.DEFINE_enum("format", None, list(FORMATS),
+                  "--hf_out format: gptq (int4 or int8) or bnb (int8); default gptq for int4, bnb for int8")
 flags.DEFINE_string("eval_text", None, "optional .txt/.jsonl: report perplexity before and after")
 flags.DEFINE_integer("max_docs", 400, "documents of --eval_text to score")
 FLAGS = flags.FLAGS
@@ -63,7 +65,7 @@ def weight_mode() -> str:
 def main(argv):
   del argv
   mode = weight_mode()
-  fmt = FLAGS.format or {m: f for f, m in FORMATS.items()}[mode]
+  fmt = FLAGS.format or format_for(mode)
   if FLAGS.hf_out:
     check_format(fmt, mode)  # before loading anything
     check_output(FLAGS.hf_out, FLAGS.overwrite)
