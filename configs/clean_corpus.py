@@ -25,6 +25,10 @@ def get_config(arg=None):
   clean.rows = 8
   clean.num_perm = 112  # bands x rows
   clean.zh_share = 0.3  # CJK share of letters above which a document is Chinese
+  # Or route by a fastText language-ID model (a local lid.176.bin or GlotLID model.bin; nothing is
+  # downloaded): Chinese -> "zh", English -> "en", others by ISO code (give them clean.thresholds).
+  clean.language_model = None
+  clean.language_min_score = 0.5  # top-language probability below which a document is "other"
   clean.gzip_level = 3
   # Quality thresholds per language ("zh", "en", or a new one, which starts from "en"'s), e.g.
   # {"zh": {"min_length": 50, "max_digit_frac": 0.5}}; fields: xy_jax/data/clean/quality.py.

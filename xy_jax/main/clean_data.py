@@ -21,13 +21,16 @@ from xy_jax.data.clean.recorded import clean_with_record
 from xy_jax.errors import ConfigError
 
 config_flags.DEFINE_config_file("config", None, "config with a `clean` section (inputs, out, executor, "
-                                "n_grams, bands, rows, num_perm, workers, t2s, thresholds)", lock_config=False)
+                                "n_grams, bands, rows, num_perm, workers, t2s, language_model, "
+                                "thresholds)", lock_config=False)
 flags.DEFINE_multi_string("input", [], "path, glob or directory of .txt/.jsonl/.jsonl.gz (repeatable)")
 flags.DEFINE_string("out", None, "output directory")
 flags.DEFINE_enum("executor", None, ["local", "ray"], "datatrove executor (default local)")
 flags.DEFINE_string("ray_address", None, "ray.init(address=...) (default: a local Ray)")
 flags.DEFINE_integer("workers", None, "parallel tasks (default 2)")
 flags.DEFINE_bool("t2s", None, "traditional -> simplified Chinese through OpenCC before normalising (clean.t2s)")
+flags.DEFINE_string("language_model", None, "a fastText language-ID model (lid.176.bin, GlotLID's "
+                    "model.bin) to route languages by instead of the script share (clean.language_model)")
 FLAGS = flags.FLAGS
 
 
@@ -43,6 +46,9 @@ def main(argv):
     settings.workers = FLAGS.workers
   if FLAGS.t2s is not None:
     settings.t2s = FLAGS.t2s
+  if FLAGS.language_model:
+    settings.language_model = FLAGS.language_model
+  settings.check()  # a bad setting is one line before anything is written
   executor = FLAGS.executor or c.get("executor", "local")
   if executor == "ray":
     init_ray(FLAGS.ray_address or c.get("ray_address"), settings.workers)

@@ -6,7 +6,7 @@ from xy_jax.data.clean.pipeline import CleanSettings
 from xy_jax.data.clean.quality import thresholds_from_config
 
 SETTING_FIELDS = ("n_grams", "bands", "rows", "num_perm", "zh_share", "workers", "tasks", "text_key", "t2s",
-                  "gzip_level")
+                  "gzip_level", "language_model", "language_min_score")
 
 
 def settings_from_config(section) -> CleanSettings:
