@@ -1,6 +1,7 @@
 """XuanYuan2 length bucketing and the step-indexed pipeline."""
 
 import collections
+import threading
 
 import numpy as np
 import pytest
@@ -146,3 +147,34 @@ def test_bucket_weights_on_empty_buckets_name_them(sources):
   with pytest.raises(ConfigError, match=r"the weighted bucket\(s\) \[128, 256\] hold no rows of "
                                         r"this data; rows exist only in bucket\(s\) \[64\]"):
     planner.step(0)
+
+
+def test_steps_asked_from_two_threads_at_once_match_one_thread(sources):
+  """grain's prefetch thread and the loop (row_length) ask for steps concurrently: each epoch's
+  length must be recorded once (a 300-step run once died with an IndexError two epochs in)."""
+  rows = [SourceRows(s, BUCKETS, "train", 0.05, seed=0) for s in sources]
+  reference = EpochPlanner(rows, [0.9, 0.1], BUCKETS, 2048, seed=3)
+  lengths = [len(reference.epoch(e)) for e in range(6)]
+  assert len(set(lengths)) > 1  # epochs differ in length, so a length recorded twice shifts the plan
+  last = sum(lengths) - 1
+  for trial in range(5):
+    shared = EpochPlanner(rows, [0.9, 0.1], BUCKETS, 2048, seed=3)
+    barrier = threading.Barrier(4)
+    got, errors = {}, []
+
+    def ask(offset, shared=shared, barrier=barrier, got=got, errors=errors):
+      barrier.wait()
+      try:
+        for i in range(last - offset, -1, -97):
+          got[i] = shared.step(i).rows
+      except Exception as e:  # noqa: BLE001  reported below
+        errors.append(repr(e))
+
+    threads = [threading.Thread(target=ask, args=(k,)) for k in range(4)]
+    for t in threads:
+      t.start()
+    for t in threads:
+      t.join()
+    assert not errors, (trial, errors[:2])
+    for i, plan_rows in got.items():
+      np.testing.assert_array_equal(plan_rows, reference.step(i).rows)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import functools
+import threading
 from collections.abc import Sequence
 
 import grain
@@ -76,6 +77,9 @@ class EpochPlanner:
     self.seed = seed
     self.bucket_weights = None if bucket_weights is None else np.asarray(bucket_weights, np.float64)
     self._epoch_lengths: list[int] = []
+    # step() runs on grain's prefetch thread and the loop's thread (row_length) at once: two
+    # threads recording the same epoch's length would shift every later epoch's start.
+    self._lengths_lock = threading.Lock()
 
   @functools.lru_cache(maxsize=2)
   def epoch(self, e: int) -> list[StepPlan]:
@@ -128,19 +132,22 @@ class EpochPlanner:
       seen[b] += 1
     return plan
 
-  def step(self, i: int) -> StepPlan:
-    e, start = 0, 0
-    while True:
-      if e == len(self._epoch_lengths):
-        n = len(self.epoch(e))
+  def _epoch_length(self, e: int) -> int:
+    with self._lengths_lock:
+      while len(self._epoch_lengths) <= e:
+        n = len(self.epoch(len(self._epoch_lengths)))
         if n == 0:
           raise ConfigError("data.sources: the data is too small for one batch; lower "
                             "data.tokens_per_step or add data")
         self._epoch_lengths.append(n)
-      if i < start + self._epoch_lengths[e]:
-        return self.epoch(e)[i - start]
-      start += self._epoch_lengths[e]
+      return self._epoch_lengths[e]
+
+  def step(self, i: int) -> StepPlan:
+    e, start = 0, 0
+    while i >= start + self._epoch_length(e):
+      start += self._epoch_length(e)
       e += 1
+    return self.epoch(e)[i - start]
 
 
 Schedule = list[list]  # [first step, {source name: weight}], by step
