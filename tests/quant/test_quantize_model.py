@@ -1,6 +1,7 @@
 """Quantised models: logits close to the bfloat16 model, sharding by the rules, checkpoint round trip."""
 
 import math
+import json
 import os
 import subprocess
 import sys
@@ -105,3 +106,16 @@ def test_quantised_model_does_not_export_to_hf(tmp_path, float_lm, sharding):
   with pytest.raises(ConversionError, match="model.quant='int8': export the float checkpoint"):
     export_hf(q.model, q.cfg, str(tmp_path / "hf"), tokenizer_file=float_lm.tokenizer_file)
   assert not os.path.exists(tmp_path / "hf")
+
+
+def test_export_hf_writes_a_quantised_checkpoint_in_the_format_asked(tmp_path, lm_checkpoint):
+  ckpt = str(tmp_path / "int8")
+  proc = _quantize_tool(f"--checkpoint={lm_checkpoint}", "--bits=8", f"--out={ckpt}")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  out = str(tmp_path / "gptq8")
+  proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "export_hf.py"), f"--checkpoint={ckpt}",
+                         f"--out={out}", "--format=gptq"], capture_output=True, text=True, env=env(), cwd=ROOT,
+                        timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  config = json.load(open(os.path.join(out, "config.json")))["quantization_config"]
+  assert (config["quant_method"], config["bits"], config["group_size"]) == ("gptq", 8, -1)

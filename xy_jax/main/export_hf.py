@@ -7,7 +7,8 @@ LlamaForSequenceClassification for reward models and PPO critics: `--part critic
 A LoRA checkpoint exports merged (adapters folded into the weights: a plain LlamaForCausalLM), or
 with `--part adapter` as a PEFT adapter for `peft.PeftModel.from_pretrained(base, DIR)`.
 A quantised checkpoint (tools/quantize.py) exports in a format transformers loads as it is: GPTQ
-v1 4-bit for int4, bitsandbytes LLM.int8 for int8 (16-bit parts in float16; --dtype is ignored).
+v1 4-bit for int4, bitsandbytes LLM.int8 for int8 or, with --format gptq, 8-bit GPTQ v1 (16-bit
+parts in float16; --dtype is ignored).
 
 Writes config.json, generation_config.json (the model card's sampling defaults), sharded
 safetensors with an index, tokenizer.model, tokenizer_config.json (with the XuanYuan chat
@@ -37,6 +38,8 @@ flags.DEFINE_string("tokenizer", None, "tokenizer.model to ship (default: the ch
 flags.DEFINE_string("system", None, "system message for the chat template (70B style)")
 flags.DEFINE_integer("max_shard_mb", 2048, "largest safetensors shard, MiB")
 flags.DEFINE_bool("overwrite", False, "replace --out if it exists")
+flags.DEFINE_enum("format", None, ["gptq", "bnb"], "a quantised checkpoint's format (default: gptq "
+                  "for int4, bnb for int8; gptq also takes int8)")
 cli.define_mesh_flag("1,-1,1")
 FLAGS = flags.FLAGS
 
@@ -57,7 +60,7 @@ def main(argv):
                    "float32" if FLAGS.dtype == "auto" else dtype, FLAGS.overwrite, log=cli.log)
     return
   if loaded.cfg.quant != "none" and not loaded.cfg.lora_rank:
-    export_quantized(loaded.model, loaded.cfg, FLAGS.out, None, loaded.kind,
+    export_quantized(loaded.model, loaded.cfg, FLAGS.out, FLAGS.format, loaded.kind,
                      FLAGS.tokenizer or loaded.tokenizer_file, ChatTemplate(system=FLAGS.system),
                      FLAGS.max_shard_mb << 20, FLAGS.overwrite, log=cli.log)
     return
