@@ -2,7 +2,6 @@
 it (one line, exit 2), a re-run after the raw text changed. --executor ray on the command line:
 test_ray.py."""
 
-import gzip
 import json
 import os
 import random
@@ -10,6 +9,7 @@ import subprocess
 import sys
 
 from tests.data.clean import corpus
+from tests.data.clean.shards import read_shards
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 CONFIG = '''
@@ -35,21 +35,12 @@ def _inputs(tmp_path):
   return str(tmp_path / "in.jsonl")
 
 
-def _records(folder):
-  out = []
-  for name in sorted(os.listdir(folder)):
-    if name.endswith(".jsonl.gz"):
-      with gzip.open(os.path.join(folder, name), "rt", encoding="utf-8") as f:
-        out += [json.loads(line) for line in f]
-  return out
-
-
 def test_config_file_runs_with_its_clean_section(tmp_path):
   inputs, out = _inputs(tmp_path), str(tmp_path / "out")
   (tmp_path / "cfg.py").write_text(CONFIG.format(inputs=inputs, out=out, thresholds={"zh": {"min_length": 25}}))
   done = run_cli("--config", str(tmp_path / "cfg.py"))
   assert done.returncode == 0, done.stderr[-2000:]
-  records = _records(out)
+  records = read_shards(out)
   assert len(records) == 25 and all(set(r) == {"id", "text"} for r in records)
   assert any(r["text"].startswith("台湾的银行与证券市场") for r in records)  # clean.t2s
   report = json.load(open(os.path.join(out, "report.json")))
@@ -80,7 +71,7 @@ def test_edited_raw_text_is_cleaned_again_and_an_unchanged_rerun_does_nothing(tm
   edited = run_cli("--input", inputs, "--out", out, "--workers", "1")
   assert edited.returncode == 0, edited.stderr[-2000:]
   assert f"{inputs} changed since it was cleaned" in edited.stderr and "cleaning again" in edited.stderr
-  assert 99 in {r["id"] for r in _records(out)}
+  assert 99 in {r["id"] for r in read_shards(out)}
 
 
 def test_the_shipped_clean_config_is_valid():

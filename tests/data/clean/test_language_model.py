@@ -2,7 +2,6 @@
 is downloaded: tiny classifiers are trained here on the test corpus (zh, en and a French-like
 vocabulary), one with lid.176's labels and one with GlotLID's."""
 
-import gzip
 import json
 import os
 import random
@@ -15,6 +14,7 @@ import pytest
 fasttext = pytest.importorskip("fasttext")
 
 from tests.data.clean import corpus  # noqa: E402
+from tests.data.clean.shards import read_shards  # noqa: E402
 from xy_jax.data.clean.language import LanguageTag, language_of_label  # noqa: E402
 from xy_jax.data.clean.pipeline import CleanSettings  # noqa: E402
 from xy_jax.data.clean.quality import thresholds_from_config  # noqa: E402
@@ -95,12 +95,7 @@ def _corpus(tmp_path):
 
 
 def _langs_out(out):
-  langs = []
-  for name in sorted(os.listdir(out)):
-    if name.endswith(".jsonl.gz"):
-      with gzip.open(os.path.join(out, name), "rt", encoding="utf-8") as f:
-        langs += [json.loads(line)["lang"] for line in f]
-  return sorted(langs)
+  return sorted(r["lang"] for r in read_shards(out))
 
 
 def test_a_run_routes_by_the_model_and_french_needs_thresholds(tmp_path, lid176):
