@@ -11,7 +11,7 @@ from xy_jax.data.clean.notes import Notes
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 ID_CARD = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
-BANK_CARD = re.compile(r"(?<![\d-])(?:\d{4}[ -]?){3}\d{1,7}(?![\d-])")
+BANK_CARD = re.compile(r"(?<![\d-])(?:\d{4}[ -]?){3}(?:\d{4}(?P<last>[ -]\d{1,3})|\d{1,7})(?![\d-])")
 PHONE = re.compile(
     r"(?<![\d+])(?:"
     r"(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}"          # Chinese mobile
@@ -53,8 +53,15 @@ def mask_pii(text: str) -> tuple[str, dict[str, int]]:
 
   text = EMAIL.sub(sub("email", "[EMAIL]"), text)
   text = ID_CARD.sub(sub("id_card", "[ID_CARD]", id_card_valid), text)
-  text = BANK_CARD.sub(sub("bank_card", "[BANK_CARD]",
-                           lambda s: 13 <= len(d := re.sub(r"\D", "", s)) <= 19 and luhn_valid(d)), text)
+
+  def card(m):  # the whole, else 4-4-4-4 without the short group after it
+    for number, rest in ((m.group(0), ""), (m.group(0)[:m.start("last") - m.start()], m.group("last"))):
+      if rest is not None and 13 <= len(d := re.sub(r"\D", "", number)) <= 19 and luhn_valid(d):
+        counts["bank_card"] += 1
+        return "[BANK_CARD]" + rest
+    return m.group(0)
+
+  text = BANK_CARD.sub(card, text)
   text = PHONE.sub(sub("phone", "[PHONE]"), text)
   return text, counts
 

@@ -42,7 +42,7 @@ class Thresholds:
 DEFAULT_THRESHOLDS = {
     "zh": Thresholds(min_length=20, max_length=1_000_000, min_script_share=0.3,
                      max_dup_line_frac=0.3, max_dup_para_frac=0.3, max_top_2gram_frac=0.2,
-                     max_dup_ngram_frac=0.3, dup_n=10, max_symbol_frac=0.1, max_digit_frac=0.3,
+                     max_dup_ngram_frac=0.3, dup_n=10, max_symbol_frac=0.1, max_digit_frac=0.5,
                      max_boilerplate_line_frac=0.5),
     "en": Thresholds(min_length=10, max_length=200_000, min_script_share=0.5,
                      max_dup_line_frac=0.3, max_dup_para_frac=0.3, max_top_2gram_frac=0.2,
@@ -72,6 +72,8 @@ def _top_ngram_frac(units: list[str], n: int) -> float:
   if not grams:
     return 0.0
   gram, count = grams.most_common(1)[0]
+  if count < 2:  # a 2-gram seen once is no repetition
+    return 0.0
   total = sum(len(u) for u in units)
   return count * sum(len(u) for u in gram) / total if total else 0.0
 

@@ -12,7 +12,9 @@ from xy_jax.data.clean.notes import Notes
 
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 ID_CARD = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
-BANK_CARD = re.compile(r"(?<![\d-])(?:\d{4}[ -]?){3}\d{1,7}(?![\d-])")
+# 13-19 digits: three groups of four, then the rest in one run (4-4-4-4, 4-4-4-7, 19 in a row) or
+# as four and a last group of one to three (4-4-4-4-3, as 19-digit UnionPay cards are printed).
+BANK_CARD = re.compile(r"(?<![\d-])(?:\d{4}[ -]?){3}(?:\d{4}(?P<last>[ -]\d{1,3})|\d{1,7})(?![\d-])")
 PHONE = re.compile(
     r"(?<![\d+])(?:"
     r"(?:\+?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}"          # Chinese mobile
@@ -44,6 +46,21 @@ def luhn_valid(digits: str) -> bool:
   return total % 10 == 0
 
 
+def _card_valid(s: str) -> bool:
+  return 13 <= len(d := re.sub(r"\D", "", s)) <= 19 and luhn_valid(d)
+
+
+def _mask_card(m: re.Match, counts: dict[str, int]) -> str:
+  """The match when it passes Luhn; else, when it ends in a short group after 4-4-4-4, the sixteen
+  digits before it when they pass (the short group stays): a card followed by another number."""
+  text, last = m.group(0), m.group("last")
+  for card, rest in ((text, ""),) + (((text[:-len(last)], last),) if last else ()):
+    if _card_valid(card):
+      counts["bank_card"] += 1
+      return "[BANK_CARD]" + rest
+  return text
+
+
 def mask_pii(text: str) -> tuple[str, dict[str, int]]:
   """The text with PII replaced by [EMAIL] [ID_CARD] [BANK_CARD] [PHONE], and counts per kind."""
   counts = {"email": 0, "id_card": 0, "bank_card": 0, "phone": 0}
@@ -61,8 +78,7 @@ def mask_pii(text: str) -> tuple[str, dict[str, int]]:
   if len(list(itertools.islice(_DIGIT.finditer(text), _MIN_DIGITS))) < _MIN_DIGITS:
     return text, counts
   text = ID_CARD.sub(sub("id_card", "[ID_CARD]", id_card_valid), text)
-  text = BANK_CARD.sub(sub("bank_card", "[BANK_CARD]",
-                           lambda s: 13 <= len(d := re.sub(r"\D", "", s)) <= 19 and luhn_valid(d)), text)
+  text = BANK_CARD.sub(lambda m: _mask_card(m, counts), text)
   text = PHONE.sub(sub("phone", "[PHONE]"), text)
   return text, counts
 
