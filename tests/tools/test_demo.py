@@ -22,7 +22,7 @@ SUMMARY_KEYS = (
     "benchmark accuracy, ppo (generate)", "continued pretraining tokens/char of finance text",
     "continued pretraining nats/char general, finance", "people: preference items / pairs exported",
     "people: RM on their pairs, final loss", "people: GSB win+tie PPO vs SFT, overall",
-    "people: GSB items / votes")
+    "people: GSB items / votes", "cleaning: documents in -> out")
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def demo_out(tmp_path_factory):
 @pytest.mark.heavy
 def test_demo_writes_every_artifact(demo_out):
   out, stdout = demo_out
-  for stage in ("== tokenizer", "== pretrain", "== sft", "== reward", "== ppo", "== dpo", "== win / tie / lose: PPO",
+  for stage in ("== clean the shipped corpus", "== tokenizer", "== pretrain", "== sft", "== reward", "== ppo", "== dpo", "== win / tie / lose: PPO",
                 "== win / tie / lose: DPO", "== people in the loop",
                 "== benchmarks", "== export", "== chat through transformers", "== quantise", "== Self-QA",
                 "== continued pretraining", "== summary"):
@@ -108,3 +108,37 @@ def test_demo_people_in_the_loop(demo_out):
   assert summary["people: GSB win+tie PPO vs SFT, overall"].endswith("%")
   assert "RM judge win+tie" in stdout
   assert [line for line in stdout.splitlines() if line.startswith("overall ") and "%" in line]
+
+
+@pytest.mark.heavy
+def test_demo_cleans_its_corpus_before_preparing_it(demo_out):
+  """Each shipped pretraining source went through the curation pipeline first, every stage at work,
+  and the stages that prepare those sources (tokenizer, pretraining, SFT's LM mix, continued
+  pretraining) read the cleaned shards only."""
+  import glob
+  out, stdout = demo_out
+  assert stdout.index("== clean the shipped corpus") < stdout.index("== tokenizer") < stdout.index("== pretrain")
+  with open(os.path.join(out, "summary.json"), encoding="utf-8") as f:
+    docs_in, docs_out = map(int, json.load(f)["cleaning: documents in -> out"].split(" -> "))
+  reports = {}
+  for source in ("finance", "reports", "general"):
+    with open(os.path.join(out, "clean", source, "report.json"), encoding="utf-8") as f:
+      reports[source] = json.load(f)
+    assert glob.glob(os.path.join(out, "clean", source, "*.jsonl.gz")), source
+  assert docs_in == sum(r["documents_in"] for r in reports.values()) == 2600
+  assert docs_out == sum(r["documents_out"] for r in reports.values()) < docs_in
+  steps = reports["finance"]["steps"]
+  assert steps["normalize"]["dropped"] and steps["quality"]["dropped"] and steps["exact_dedup"]["dropped"]
+  assert steps["near_dedup"]["dropped"] and sum(steps["pii"]["counters"].values()) == 7
+  for stage in ("normalize", "quality", "pii", "exact_dedup", "near_dedup"):
+    assert f"\n{stage} " in stdout, stage
+  assert "near-duplicate clusters (each kept once):" in stdout
+  prepared = {}
+  for meta in glob.glob(os.path.join(out, "prepared", "*", "*", "meta.json")):
+    with open(meta, encoding="utf-8") as f:
+      prepared[os.path.relpath(os.path.dirname(meta), os.path.join(out, "prepared"))] = json.load(f)["files"]
+  for name in ("pretrain/finance", "pretrain/reports", "pretrain/general", "sft/lm", "cpt_base/general",
+               "cpt_stage1/finance", "cpt_stage2/general", "cpt_stage2/finance"):
+    assert prepared[name] and all(f.startswith(os.path.join(out, "clean") + os.sep) for f in prepared[name]), name
+  shipped = os.path.join(ROOT, "data", "pretrain")
+  assert not [n for n, files in prepared.items() if any(f.startswith(shipped) for f in files)]

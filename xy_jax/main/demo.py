@@ -3,7 +3,9 @@
   make demo            (or: python tools/demo.py --out demo_out)
   make demo DEMO_FLAGS="--preset small --steps_scale 4"      (a bigger model for a GPU/TPU host)
 
-train the tokenizer -> prepare the shipped corpus -> bucketed pretraining -> mixed SFT (from the
+clean the shipped corpus (normalise, language, quality filters, PII masking, exact and MinHash
+near dedup, with planted junk and copies from data/raw; the stages below read the cleaned shards)
+-> train the tokenizer -> prepare it -> bucketed pretraining -> mixed SFT (from the
 pretrained weights) -> reward model (from the SFT body) -> PPO (actor/reference = SFT,
 critic/reward = RM) -> DPO (policy/reference = SFT, the RM's pairs) -> win/tie/lose of PPO and of
 DPO vs SFT judged by the RM -> people in the loop with scripted raters (SFT candidates voted on
@@ -23,9 +25,11 @@ import itertools
 import json
 import os
 import shutil
+import sys
 import time
 
 from absl import flags
+from loguru import logger
 
 from xy_jax import cli
 from xy_jax.config import model_config, validate
@@ -35,6 +39,7 @@ from xy_jax.data.sources import SkipReport, expand_paths, located_documents, rea
 from xy_jax.data.tokenizer_training import train_tokenizer
 from xy_jax.data.tokenizer import ChatTemplate, Message, load_tokenizer
 from xy_jax.infer.chat import single_turn_generate
+from xy_jax.main.demo_clean import clean_demo_corpus, cleaned_documents, use_cleaned_sources
 from xy_jax.main.demo_people import people_in_the_loop
 from xy_jax.infer.generate import Generator
 from xy_jax.infer.perplexity import PerplexityEvaluator
@@ -103,14 +108,26 @@ def train_stage(out, name, config, init_from=None, tokenizer="demo", adjust=None
   return cfg, workdir, read_metrics(os.path.join(workdir, "metrics.jsonl"))
 
 
-def train_demo_tokenizer(out):
-  """Sentencepiece BPE on every shipped pretraining document (the tokenizer all stages use)."""
-  t = banner("tokenizer: sentencepiece BPE (byte fallback) on the shipped pretraining text")
-  report = SkipReport()
+def clean_corpus(out, summary):
+  """The shipped pretraining sources through the curation pipeline into OUT/clean/<source>
+  (xy_jax/main/demo_clean.py); returns {source: (its shards' glob,)}."""
+  t = banner("clean the shipped corpus: normalise, language, quality, PII, exact and near dedup -> "
+             f"{out}/clean/<source>")
+  logger.remove()  # datatrove logs every stage of every task at INFO
+  logger.add(sys.stderr, level="WARNING")
+  cleaned = clean_demo_corpus(out, summary)
+  print(f"cleaning: {time.time() - t:.1f}s; the tokenizer, pretraining, SFT's LM mix and continued "
+        "pretraining read the cleaned shards")
+  return cleaned
+
+
+def train_demo_tokenizer(out, cleaned):
+  """Sentencepiece BPE on every cleaned pretraining document (the tokenizer all stages use)."""
+  t = banner("tokenizer: sentencepiece BPE (byte fallback) on the cleaned pretraining text")
   text_file = os.path.join(out, "tokenizer_text.txt")
   with open(text_file, "w", encoding="utf-8") as f:
-    for path in expand_paths([os.path.join(ROOT, "data/pretrain")], "demo"):
-      for doc in read_documents(path, report):
+    for patterns in cleaned.values():
+      for doc in cleaned_documents(patterns):
         f.write(doc + "\n")
   model = train_tokenizer(os.path.join(out, "tokenizer"), vocab_size=2048, text_file=text_file)
   tok = load_tokenizer(model)
@@ -171,21 +188,27 @@ def quantised_chat_models(out, ckpt, sharding, ppl, tok, summary):
   summary["releases"] = "; ".join(releases)
 
 
-def continued_pretraining(out, sharding, summary):
+def continued_pretraining(out, sharding, summary, cleaned):
   """XuanYuan's continued pretraining in miniature: a base model and tokenizer on general text only;
   its vocabulary extended with pieces learnt from the finance text; stage 1 trains the embeddings
   and LM head, stage 2 everything with the finance share raised half-way. Nats per character on
-  the documents each source holds out from training (comparable across the two tokenizers)."""
+  the documents each source holds out from training (comparable across the two tokenizers). The
+  general and finance text are the cleaned shards (`cleaned`), as in pretraining."""
   from xy_jax.data.pipeline import eval_mask
   from xy_jax.vocab_extension import extend_vocabulary
   banner("continued pretraining: general-text base -> vocabulary + finance pieces -> stage 1 -> stage 2")
-  general, finance = (os.path.join(ROOT, "data/pretrain", f) for f in ("general.txt", "finance.jsonl"))
+  docs = {name: cleaned_documents(cleaned[name]) for name in ("general", "finance")}
+  general = os.path.join(out, "general_text.txt")
+  with open(general, "w", encoding="utf-8") as f:
+    f.writelines(d + "\n" for d in docs["general"])
   tokenizer = train_tokenizer(os.path.join(out, "general_tokenizer"), vocab_size=512, text_file=general)
-  _, base_dir, _ = train_stage(out, "cpt_base", "continue_tiny.py:base", tokenizer=tokenizer)
-  held_out = {}
-  for name, path in (("general", general), ("finance", finance)):
-    docs = list(read_documents(path, SkipReport()))
-    held_out[name] = [d for d, m in zip(docs, eval_mask(len(docs), 0.05, 0)) if m]
+
+  def adjust(cfg):
+    use_cleaned_sources(cfg, cleaned)
+
+  _, base_dir, _ = train_stage(out, "cpt_base", "continue_tiny.py:base", tokenizer=tokenizer, adjust=adjust)
+  # the documents each source's data pipeline holds out (its eval_fraction and seed)
+  held_out = {name: [d for d, m in zip(ds, eval_mask(len(ds), 0.05, 0)) if m] for name, ds in docs.items()}
 
   def nats_per_char(ckpt):
     loaded = load_checkpoint(ckpt, sharding, dtype="float32")
@@ -198,12 +221,14 @@ def continued_pretraining(out, sharding, summary):
 
   extended = os.path.join(out, "cpt_extended")
   result = extend_vocabulary(load_checkpoint(os.path.join(base_dir, "checkpoints"), sharding),
-                             "cpt_base", [finance], extended, sharding, new_pieces=256, log=print)
+                             "cpt_base", expand_paths(list(cleaned["finance"]), "finance"), extended, sharding,
+                             new_pieces=256, log=print)
   for f, (before, after) in result.tokens_per_char.items():
-    print(f"tokens per character of {os.path.basename(f)}: {before:.3f} -> {after:.3f}")
-  _, s1_dir, _ = train_stage(out, "cpt_stage1", "continue_tiny.py:stage1", extended, tokenizer=None)
+    print(f"tokens per character of {os.path.relpath(f, out)}: {before:.3f} -> {after:.3f}")
+  _, s1_dir, _ = train_stage(out, "cpt_stage1", "continue_tiny.py:stage1", extended, tokenizer=None,
+                             adjust=adjust)
   _, s2_dir, _ = train_stage(out, "cpt_stage2", "continue_tiny.py:stage2",
-                             os.path.join(s1_dir, "checkpoints"), tokenizer=None)
+                             os.path.join(s1_dir, "checkpoints"), tokenizer=None, adjust=adjust)
   rows = {"base (general tokenizer)": nats_per_char(os.path.join(base_dir, "checkpoints")),
           "vocabulary extended": nats_per_char(extended),
           "after stage 1 (embeddings)": nats_per_char(os.path.join(s1_dir, "checkpoints")),
@@ -264,11 +289,16 @@ def main(argv):
   os.makedirs(out)
   start = time.time()
   summary = {}
-  _, tok = train_demo_tokenizer(out)
+  cleaned = clean_corpus(out, summary)
+
+  def cleaned_sources(cfg):  # the shipped pretraining files -> their cleaned shards
+    use_cleaned_sources(cfg, cleaned)
+
+  _, tok = train_demo_tokenizer(out, cleaned)
   held_out = tok.encode_batch(list(read_documents(os.path.join(ROOT, "data/eval/heldout.txt"),
                                                   SkipReport())), bos=True)
 
-  pre_cfg, pre_dir, pre_metrics = train_stage(out, "pretrain", "pretrain_tiny.py")
+  pre_cfg, pre_dir, pre_metrics = train_stage(out, "pretrain", "pretrain_tiny.py", adjust=cleaned_sources)
   sharding = LogicalSharding(make_mesh(dict(pre_cfg.mesh)))
   untrained = init_model(CausalLM, validate(pre_cfg), sharding, seed=pre_cfg.seed)
 
@@ -280,8 +310,10 @@ def main(argv):
   summary["perplexity on held-out text: pretrained"] = ppl(pretrained.model)
   summary["pretrain final loss"] = [r["loss"] for r in pre_metrics if "loss" in r][-1]
 
-  _, sft_dir, sft_metrics = train_stage(out, "sft", "sft_tiny.py", os.path.join(pre_dir, "checkpoints"))
-  last = [r for r in sft_metrics if "sft_loss" in r][-1]
+  _, sft_dir, sft_metrics = train_stage(out, "sft", "sft_tiny.py", os.path.join(pre_dir, "checkpoints"),
+                                        adjust=cleaned_sources)
+  # a step can draw no row of the LM mix (its loss is then absent): the last step that has both
+  last = [r for r in sft_metrics if "sft_loss" in r and "lm_loss" in r][-1]
   summary["sft final answer loss / lm loss"] = f"{last['sft_loss']:.4f} / {last['lm_loss']:.4f}"
   summary["sft held-out answer loss"] = [r for r in sft_metrics if "eval/loss/sft" in r][-1]["eval/loss/sft"]
 
@@ -365,10 +397,11 @@ def main(argv):
              sharding, summary)
   quantised_chat_models(out, os.path.join(ppo_dir, "checkpoints"), sharding, ppl, tok, summary)
   self_qa_data(out, chat.model, tok, 8 if FLAGS.quick else 32, summary)
-  continued_pretraining(out, sharding, summary)
+  continued_pretraining(out, sharding, summary, cleaned)
 
   print("\n== summary")
-  rows = [("output", out), ("tokenizer", os.path.join(out, "tokenizer.model")),
+  rows = [("output", out), ("cleaned corpus (report.json each)", f"{out}/clean/{{{','.join(cleaned)}}}"),
+          ("tokenizer", os.path.join(out, "tokenizer.model")),
           ("hf chat model (PPO actor)", hf_dir), ("hf reward model", os.path.join(out, "hf_reward")),
           ("quantised chat models", f"{out}/chat_int8, {out}/chat_int4, {out}/chat_gptq_int4"),
           ("chat releases (HF)", f"{out}/chat_bf16, {out}/chat_bnb8, {out}/chat_gptq4"),
