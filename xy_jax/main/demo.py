@@ -48,7 +48,7 @@ from xy_jax.models.factory import init_model
 from xy_jax.models.llama import CausalLM
 from xy_jax.weights.load import load_checkpoint
 from xy_jax.convert.hf_quant import export_quantized
-from xy_jax.data.calibration_text import calibration_docs
+from xy_jax.data.calibration_text import DEFAULT_CALIBRATION, calibration_docs
 from xy_jax.quant.calibrate import calibration_rows, gptq_quantize_model
 from xy_jax.quant.quantize_model import param_bytes, quantize_model
 from xy_jax.weights.write import save_quantized
@@ -152,8 +152,7 @@ def quantised_chat_models(out, ckpt, sharding, ppl, tok, summary):
   figures = [f"bfloat16 {base:.4f}"]
   ids = ChatTemplate().encode_prompt(tok, [Message("user", QUESTIONS[0])])
   calibration = calibration_rows(tok.encode_batch(calibration_docs(
-      [os.path.join(ROOT, "data/pretrain/general.txt"), os.path.join(ROOT, "data/sft/finance_qa.jsonl:sft")]),
-      bos=True), 32, 128)
+      [os.path.join(ROOT, spec) for spec in DEFAULT_CALIBRATION]), bos=True), 32, 128)
   bf16_dir = os.path.join(out, "chat_bf16")
   export_hf(float_chat.model, float_chat.cfg, bf16_dir, dtype="bfloat16",
             tokenizer_file=float_chat.tokenizer_file, log=lambda _: None)
