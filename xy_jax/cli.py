@@ -78,6 +78,21 @@ def define_calibration_flags(prefix: str = "") -> None:
                     "order, so vLLM loads the export)")
 
 
+def calibration_from_flags(tok, max_len: int):
+  """The --calibration text as GPTQ's [rows, length] windows, no longer than the model's `max_len`
+  positions (tools/quantize.py and tools/quant_quality.py)."""
+  from xy_jax.data.calibration_text import calibration_docs
+  from xy_jax.quant.calibrate import calibration_rows
+  f = flags.FLAGS
+  length = min(f.calibration_length, max_len)
+  if length < f.calibration_length:
+    log(f"--calibration_length={f.calibration_length}: past the model's {max_len} positions; windows of {length}")
+  rows = calibration_rows(tok.encode_batch(calibration_docs(f.calibration, log), bos=True), f.calibration_rows,
+                          length)
+  log(f"gptq: {rows.shape[0]} calibration windows of {rows.shape[1]} tokens")
+  return rows
+
+
 def define_mesh_flag(default: str = "1,1,-1") -> None:
   flags.DEFINE_string("mesh", default, "data,fsdp,tensor mesh sizes; one may be -1 (fill)")
 

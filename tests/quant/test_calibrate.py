@@ -124,3 +124,13 @@ def test_tool_refuses_disagreeing_widths_and_missing_calibration(tmp_path, lm_ch
   assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == (
       "error: --calibration=nowhere.txt: no such file")
   assert not os.path.exists(tmp_path / "a") and not os.path.exists(tmp_path / "b")
+
+
+def test_tool_cuts_windows_to_the_model_positions(tmp_path, lm_checkpoint):
+  """tools/quantize.py and tools/quant_quality.py share cli.calibration_from_flags: windows longer
+  than the model's 512 positions (the default 2048) are cut to them, and it says so."""
+  proc = _quantize_tool(f"--checkpoint={lm_checkpoint}", "--bits=8", "--method=gptq", "--calibration_rows=2",
+                        "--calibration_length=1024", f"--out={tmp_path / 'q'}")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert "--calibration_length=1024: past the model's 512 positions; windows of 512" in proc.stderr
+  assert "gptq: 2 calibration windows of 512 tokens" in proc.stderr

@@ -29,7 +29,6 @@ from absl import flags
 from flax import nnx
 
 from xy_jax import cli
-from xy_jax.data.calibration_text import calibration_docs
 from xy_jax.data.sources import SkipReport, read_documents
 from xy_jax.data.tokenizer import load_tokenizer
 from xy_jax.errors import ConfigError
@@ -39,7 +38,7 @@ from xy_jax.infer.perplexity import PerplexityEvaluator
 from xy_jax.io_utils import atomic_output_file, source_commit
 from xy_jax.models import int_weights
 from xy_jax.models.factory import param_paths
-from xy_jax.quant.calibrate import calibration_rows, gptq_quantize_model
+from xy_jax.quant.calibrate import gptq_quantize_model
 from xy_jax.quant.quantize_model import quantize_model, quantized_config
 from xy_jax.weights.load import load_model
 
@@ -146,13 +145,7 @@ def main(argv):
   quantized_config(loaded.cfg, "int4", FLAGS.group_size)  # a bad --group_size stops here, not after bf16
   tok = load_tokenizer(loaded.tokenizer_file)
   docs = tok.encode_batch(list(read_documents(FLAGS.eval_text, SkipReport()))[:FLAGS.max_docs], bos=True)
-  length = min(FLAGS.calibration_length, max_len)
-  if length < FLAGS.calibration_length:
-    cli.log(f"--calibration_length={FLAGS.calibration_length}: past the model's {max_len} positions; "
-            f"windows of {length}")
-  calib = calibration_rows(tok.encode_batch(calibration_docs(FLAGS.calibration, cli.log), bos=True),
-                           FLAGS.calibration_rows, length)
-  cli.log(f"gptq: {calib.shape[0]} calibration windows of {calib.shape[1]} tokens")
+  calib = cli.calibration_from_flags(tok, max_len)
 
   rows, base_preds = [], None
   for name, mode, method in VARIANTS:

@@ -7,9 +7,9 @@
 
 int8 is per output channel; int4 uses groups of --group_size contracted rows. Embeddings, norms,
 lm_head and value heads stay float. `--method rtn` rounds each weight to nearest; `--method gptq`
-calibrates (xy_jax.quant.calibrate): --calibration_rows windows of --calibration_length tokens of
-the --calibration text (by default the shipped pretraining text and the user turns of the SFT
-set), layer after layer, on the --mesh. The result loads anywhere
+calibrates (xy_jax.quant.calibrate): --calibration_rows windows of --calibration_length tokens (at
+most the model's positions) of the --calibration text (by default the shipped pretraining text and
+the user turns of the SFT set), layer after layer, on the --mesh. The result loads anywhere
 a checkpoint does (tools/chat.py, tools/generate.py, tools/eval_ppl.py) and keeps the tokenizer.
 With --eval_text, prints the perplexity of the float model (in bfloat16) and of the quantised one
 on that text, and the rise. With --hf_out, also writes a Hugging Face directory that transformers
@@ -24,7 +24,6 @@ import os
 from absl import flags
 
 from xy_jax import cli
-from xy_jax.data.calibration_text import calibration_docs
 from xy_jax.data.sources import SkipReport, read_documents
 from xy_jax.convert.hf_quant import FORMATS, check_format, export_quantized, format_for
 from xy_jax.data.tokenizer import load_tokenizer
@@ -32,7 +31,7 @@ from xy_jax.infer.perplexity import PerplexityEvaluator
 from xy_jax.io_utils import atomic_output_dir, check_output
 from xy_jax.weights.load import load_model
 from xy_jax.errors import ConfigError
-from xy_jax.quant.calibrate import calibration_rows, gptq_quantize_model
+from xy_jax.quant.calibrate import gptq_quantize_model
 from xy_jax.quant.quantize_model import param_bytes, quantize_model
 from xy_jax.weights.write import save_quantized
 
@@ -76,9 +75,7 @@ def main(argv):
                       param_dtype="float32")
   tok = load_tokenizer(loaded.tokenizer_file)
   if FLAGS.method == "gptq":
-    docs = tok.encode_batch(calibration_docs(FLAGS.calibration, cli.log), bos=True)
-    rows = calibration_rows(docs, FLAGS.calibration_rows, FLAGS.calibration_length)
-    cli.log(f"gptq: {rows.shape[0]} calibration windows of {rows.shape[1]} tokens")
+    rows = cli.calibration_from_flags(tok, loaded.cfg.max_position_embeddings)
     q = gptq_quantize_model(loaded.model, loaded.cfg, rows, mode, sharding, FLAGS.group_size,
                             damp=FLAGS.damp, act_order=FLAGS.act_order, log=cli.log)
   else:
