@@ -27,13 +27,13 @@ from xy_jax.convert import hf_config, hf_weights
 from xy_jax.convert.hf import Log, host_tensors, write_hf_dir
 from xy_jax.data.tokenizer import ChatTemplate
 from xy_jax.errors import ConversionError
+from xy_jax.models import int_weights
 from xy_jax.models.factory import param_paths
 from xy_jax.models.model_config import ModelConfig
 
 # The weight modes each --format takes, and the format a mode gets when none is asked for.
 FORMATS = {"gptq": ("int4", "int8"), "bnb": ("int8",)}
 DEFAULT_FORMAT = {"int4": "gptq", "int8": "bnb"}
-GPTQ_BITS = {"int4": 4, "int8": 8}
 DTYPE = "float16"
 
 
@@ -83,7 +83,7 @@ def quantization_config(fmt: str, cfg: ModelConfig) -> dict:
   if fmt == "gptq":
     # int8 is per output channel: GPTQ's -1, one group over all rows.
     group = (cfg.quant_group_size or -1) if cfg.quant == "int4" else -1
-    return {"quant_method": "gptq", "bits": GPTQ_BITS[cfg.quant], "group_size": group,
+    return {"quant_method": "gptq", "bits": int_weights.BITS[cfg.quant], "group_size": group,
             "desc_act": False, "sym": True, "checkpoint_format": "gptq", "lm_head": False}
   return {"quant_method": "bitsandbytes", "load_in_8bit": True, "load_in_4bit": False,
           "llm_int8_threshold": 6.0, "llm_int8_skip_modules": ["lm_head"]}
@@ -102,7 +102,7 @@ def export_quantized(model: nnx.Module, cfg: ModelConfig, out: str, fmt: str | N
     raise ConversionError(f"a {kind} model: quantised HF export writes LlamaForCausalLM only")
   fmt = fmt or format_for(cfg.quant)
   check_format(fmt, cfg.quant)
-  pack = functools.partial(gptq_pack, bits=GPTQ_BITS[cfg.quant]) if fmt == "gptq" else bnb_pack
+  pack = functools.partial(gptq_pack, bits=int_weights.BITS[cfg.quant]) if fmt == "gptq" else bnb_pack
   flat = {k: v[...] for k, v in param_paths(nnx.state(model)).items()}
   scales = {n[:-len("_scale")]: flat.pop(n) for n in list(flat) if n.endswith(".weight_scale")}
   rules = hf_weights.tensor_rules({k: v.shape for k, v in flat.items()})

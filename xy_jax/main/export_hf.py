@@ -20,7 +20,7 @@ from absl import flags
 
 from xy_jax import cli
 from xy_jax.convert.hf import export_hf
-from xy_jax.convert.hf_quant import export_quantized
+from xy_jax.convert.hf_quant import FORMATS, export_quantized
 from xy_jax.convert.peft_adapter import export_adapter, merged
 from xy_jax.data.tokenizer import ChatTemplate
 from xy_jax.io_utils import check_output
@@ -38,7 +38,7 @@ flags.DEFINE_string("tokenizer", None, "tokenizer.model to ship (default: the ch
 flags.DEFINE_string("system", None, "system message for the chat template (70B style)")
 flags.DEFINE_integer("max_shard_mb", 2048, "largest safetensors shard, MiB")
 flags.DEFINE_bool("overwrite", False, "replace --out if it exists")
-flags.DEFINE_enum("format", None, ["gptq", "bnb"], "a quantised checkpoint's format (default: gptq "
+flags.DEFINE_enum("format", None, list(FORMATS), "a quantised checkpoint's format (default: gptq "
                   "for int4, bnb for int8; gptq also takes int8)")
 cli.define_mesh_flag("1,-1,1")
 FLAGS = flags.FLAGS

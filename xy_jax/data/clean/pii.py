@@ -54,7 +54,10 @@ def _mask_card(m: re.Match, counts: dict[str, int]) -> str:
   """The match when it passes Luhn; else, when it ends in a short group after 4-4-4-4, the sixteen
   digits before it when they pass (the short group stays): a card followed by another number."""
   text, last = m.group(0), m.group("last")
-  for card, rest in ((text, ""),) + (((text[:-len(last)], last),) if last else ()):
+  candidates = [(text, "")]
+  if last:
+    candidates.append((text[:-len(last)], last))
+  for card, rest in candidates:
     if _card_valid(card):
       counts["bank_card"] += 1
       return "[BANK_CARD]" + rest
